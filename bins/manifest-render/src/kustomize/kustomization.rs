@@ -1,0 +1,323 @@
+//! The kustomization file model (`kustomize.config.k8s.io/v1beta1` `Kustomization` and
+//! `v1alpha1` `Component`), read strictly: an unknown field is an error, as in kustomize, and
+//! fields we do not implement are refused by name in [`Kustomization::check_supported`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Kustomization {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    #[serde(default)]
+    pub bases: Vec<String>,
+    #[serde(default)]
+    pub crds: Vec<String>,
+    pub namespace: Option<String>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    #[serde(default)]
+    pub common_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub common_annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub images: Vec<Image>,
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+    #[serde(default)]
+    pub patches: Vec<Patch>,
+    #[serde(default)]
+    pub patches_strategic_merge: Vec<String>,
+    #[serde(default)]
+    pub patches_json6902: Vec<Patch>,
+    #[serde(default)]
+    pub config_map_generator: Vec<Generator>,
+    #[serde(default)]
+    pub secret_generator: Vec<Generator>,
+    pub generator_options: Option<GeneratorOptions>,
+    #[serde(default)]
+    pub replacements: Vec<ReplacementEntry>,
+    pub sort_options: Option<SortOptions>,
+    #[serde(default)]
+    pub helm_charts: Vec<HelmChart>,
+    pub helm_globals: Option<HelmGlobals>,
+    // Accepted so that they can be refused by name.
+    #[serde(default)]
+    pub vars: Vec<Value>,
+    #[serde(default)]
+    pub configurations: Vec<Value>,
+    #[serde(default)]
+    pub generators: Vec<Value>,
+    #[serde(default)]
+    pub transformers: Vec<Value>,
+    #[serde(default)]
+    pub validators: Vec<Value>,
+    pub openapi: Option<Value>,
+    #[serde(default)]
+    pub build_metadata: Vec<Value>,
+    #[serde(default)]
+    pub helm_chart_inflation_generator: Vec<Value>,
+    #[serde(default)]
+    pub image_tags: Vec<Value>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Label {
+    #[serde(default)]
+    pub pairs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub include_selectors: bool,
+    #[serde(default)]
+    pub include_templates: bool,
+    #[serde(default)]
+    pub fields: Vec<FieldSpec>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FieldSpec {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    pub path: String,
+    #[serde(default)]
+    pub create: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Image {
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+    pub tag_suffix: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Replica {
+    pub name: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Selector {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub annotation_selector: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Patch {
+    pub path: Option<String>,
+    pub patch: Option<String>,
+    pub target: Option<Selector>,
+    #[serde(default)]
+    pub options: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GeneratorOptions {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub disable_name_suffix_hash: Option<bool>,
+    pub immutable: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Generator {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub behavior: Option<String>,
+    #[serde(default)]
+    pub literals: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub envs: Vec<String>,
+    pub env: Option<String>,
+    pub options: Option<GeneratorOptions>,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub kv_sources: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ReplacementEntry {
+    Path {
+        path: String,
+    },
+    Inline(Replacement),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Replacement {
+    pub source: Option<ReplacementSource>,
+    #[serde(default)]
+    pub targets: Vec<ReplacementTarget>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReplacementSource {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub field_path: Option<String>,
+    pub options: Option<FieldOptions>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FieldOptions {
+    pub delimiter: Option<String>,
+    #[serde(default)]
+    pub index: i64,
+    pub encoding: Option<String>,
+    #[serde(default)]
+    pub create: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReplacementTarget {
+    pub select: Option<Selector>,
+    #[serde(default)]
+    pub reject: Vec<Selector>,
+    #[serde(default)]
+    pub field_paths: Vec<String>,
+    pub options: Option<FieldOptions>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SortOptions {
+    pub order: Option<String>,
+    pub legacy_sort_options: Option<Value>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmGlobals {
+    pub chart_home: Option<String>,
+    pub config_home: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmChart {
+    pub name: String,
+    pub version: Option<String>,
+    pub repo: Option<String>,
+    pub release_name: Option<String>,
+    pub namespace: Option<String>,
+    pub name_template: Option<String>,
+    pub values_file: Option<String>,
+    pub values_inline: Option<Value>,
+    pub values_merge: Option<String>,
+    #[serde(default)]
+    pub additional_values_files: Vec<String>,
+    #[serde(default)]
+    pub include_crds: bool,
+    #[serde(default)]
+    pub skip_tests: bool,
+    #[serde(default)]
+    pub skip_hooks: bool,
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+    pub kube_version: Option<String>,
+}
+
+impl Kustomization {
+    /// Fails on the fields this engine does not implement, naming each.
+    pub fn check_supported(&self, file: &str) -> Result<(), String> {
+        let refuse = |field: &str, why: &str| Err(format!("{file}: `{field}` is not supported by manifest-render's kustomize engine{why}"));
+        if !self.vars.is_empty() {
+            return refuse("vars", " (deprecated in kustomize; use `replacements`)");
+        }
+        if !self.configurations.is_empty() {
+            return refuse("configurations", " (custom transformer configurations)");
+        }
+        if !self.crds.is_empty() {
+            return refuse("crds", " (CRD OpenAPI schemas for name references)");
+        }
+        if !self.generators.is_empty() {
+            return refuse("generators", " (generator plugins)");
+        }
+        if !self.transformers.is_empty() {
+            return refuse("transformers", " (transformer plugins)");
+        }
+        if !self.validators.is_empty() {
+            return refuse("validators", "");
+        }
+        if self.openapi.is_some() {
+            return refuse("openapi", "");
+        }
+        if !self.build_metadata.is_empty() {
+            return refuse("buildMetadata", "");
+        }
+        if !self.helm_chart_inflation_generator.is_empty() {
+            return refuse("helmChartInflationGenerator", " (use `helmCharts`)");
+        }
+        if !self.image_tags.is_empty() {
+            return refuse("imageTags", " (use `images`)");
+        }
+        for image in &self.images {
+            if image.tag_suffix.is_some() {
+                return refuse("images.tagSuffix", "");
+            }
+        }
+        for g in self.config_map_generator.iter().chain(&self.secret_generator) {
+            if g.kv_sources.is_some() {
+                return refuse("kvSources", "");
+            }
+        }
+        if let Some(s) = &self.sort_options {
+            if s.legacy_sort_options.is_some() {
+                return refuse("sortOptions.legacySortOptions", "");
+            }
+        }
+        for r in &self.replacements {
+            if let ReplacementEntry::Inline(r) = r {
+                for t in &r.targets {
+                    if t.options.as_ref().is_some_and(|o| o.encoding.is_some()) {
+                        return refuse("replacements.targets.options.encoding", "");
+                    }
+                }
+                if r.source.as_ref().and_then(|s| s.options.as_ref()).is_some_and(|o| o.encoding.is_some()) {
+                    return refuse("replacements.source.options.encoding", "");
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! Reading the files a kustomization names, with kustomize's load restrictor: by default a file
+//! must lie in or below the kustomization's own directory (after resolving symlinks).
+//! Directories of other kustomizations (`resources: [../base]`) are not files and may be
+//! anywhere, as in kustomize.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gitops::manifest;
+use gitops::Error;
+
+use super::LoadRestrictor;
+
+/// The root of one kustomization and the rule for the files it may read.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    /// The directory as the user reaches it (for messages and `Source`s).
+    pub dir: PathBuf,
+    /// The directory with symlinks resolved (for the restrictor).
+    real: PathBuf,
+    pub restrictor: LoadRestrictor,
+}
+
+/// What a `resources` entry is.
+pub enum Entry {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+impl Loader {
+    pub fn new(dir: &Path, restrictor: LoadRestrictor) -> Result<Self, Error> {
+        let real = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        Ok(Loader {
+            dir: dir.to_path_buf(),
+            real,
+            restrictor,
+        })
+    }
+
+    /// The real path of the kustomization root (for cycle detection).
+    pub fn real_root(&self) -> &Path {
+        &self.real
+    }
+
+    /// Resolves `rel` for the field `field`, refusing URLs.
+    fn join(&self, rel: &str, field: &str) -> Result<PathBuf, Error> {
+        if is_remote(rel) {
+            return Err(Error::Unsupported(format!(
+                "{}: {field} entry {rel:?}: remote resources (URLs, git repositories) are not supported; vendor them into the repository",
+                self.kustomization_name()
+            )));
+        }
+        Ok(self.dir.join(rel))
+    }
+
+    pub fn kustomization_name(&self) -> String {
+        super::kustomization_file(&self.dir)
+            .unwrap_or_else(|| self.dir.join("kustomization.yaml"))
+            .display()
+            .to_string()
+    }
+
+    /// A `resources`/`components` entry: a file or a directory.
+    pub fn entry(&self, rel: &str, field: &str) -> Result<Entry, Error> {
+        let path = self.join(rel, field)?;
+        let meta = std::fs::metadata(&path).map_err(|e| {
+            Error::Usage(format!(
+                "{}: {field} entry {rel:?}: {} ({})",
+                self.kustomization_name(),
+                describe(&e),
+                path.display()
+            ))
+        })?;
+        if meta.is_dir() {
+            Ok(Entry::Dir(path))
+        } else {
+            self.check(&path, rel, field)?;
+            Ok(Entry::File(path))
+        }
+    }
+
+    fn check(&self, path: &Path, rel: &str, field: &str) -> Result<(), Error> {
+        if self.restrictor == LoadRestrictor::None {
+            return Ok(());
+        }
+        let real = path.canonicalize().map_err(|e| Error::io(path, e))?;
+        if !real.starts_with(&self.real) {
+            return Err(Error::Usage(format!(
+                "{}: {field} entry {rel:?}: security; file '{}' is not in or below '{}' (kustomize's load restrictor; pass --load-restrictor None to allow it)",
+                self.kustomization_name(),
+                real.display(),
+                self.real.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The path of a file named in `field`, checked against the restrictor.
+    pub fn file(&self, rel: &str, field: &str) -> Result<PathBuf, Error> {
+        let path = self.join(rel, field)?;
+        if !path.is_file() {
+            let what = if path.is_dir() { "is a directory, expected a file" } else { "no such file" };
+            return Err(Error::Usage(format!(
+                "{}: {field} entry {rel:?}: {what} ({})",
+                self.kustomization_name(),
+                path.display()
+            )));
+        }
+        self.check(&path, rel, field)?;
+        Ok(path)
+    }
+
+    /// Reads a file named in `field` as text.
+    pub fn read_text(&self, rel: &str, field: &str) -> Result<(Arc<str>, String), Error> {
+        let path = self.file(rel, field)?;
+        let name: Arc<str> = Arc::from(path.display().to_string());
+        let text = manifest::read_text(&path, &name)?;
+        Ok((name, text))
+    }
+
+    /// Reads a file named in `field` as bytes.
+    pub fn read_bytes(&self, rel: &str, field: &str) -> Result<(PathBuf, Vec<u8>), Error> {
+        let path = self.file(rel, field)?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Ok((path, bytes))
+    }
+}
+
+fn describe(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory",
+        std::io::ErrorKind::PermissionDenied => "permission denied",
+        _ => "cannot be read",
+    }
+}
+
+/// kustomize's remote forms: URLs and `github.com/owner/repo//path` git specs.
+pub fn is_remote(s: &str) -> bool {
+    s.contains("://")
+        || s.starts_with("git@")
+        || s.starts_with("github.com/")
+        || s.starts_with("gitlab.com/")
+        || s.starts_with("bitbucket.org/")
+}

@@ -1,0 +1,331 @@
+//! The rendering pipeline: read every input (plain YAML/JSON, kustomize directories, Helm
+//! charts), substitute `${VAR}`s, default namespaces, validate, and order the result.
+//!
+//! Plain YAML is substituted on each document's source text, as `flux envsubst` does, so a
+//! placeholder can produce a number or a boolean and a missing variable is reported at its own
+//! line. Kustomize and Helm output is substituted after the build, object by object, as Flux's
+//! postBuild does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gitops::envsubst::{self, Mode, Vars};
+use gitops::manifest::{self, Document, Object, Source};
+use gitops::{Error, Location};
+
+use crate::{helm, kustomize, Config};
+
+/// Variables and how strictly to apply them.
+#[derive(Debug, Clone)]
+pub struct Substitution {
+    pub vars: Vars,
+    pub mode: Mode,
+}
+
+/// Renders every input path of `config` into one ordered, validated stream.
+pub fn render(config: &Config) -> Result<Vec<Object>, Error> {
+    let mut objects = Vec::new();
+    let mut undefined = Vec::new();
+    let mut keep_order = false;
+    for path in &config.paths {
+        match classify(path)? {
+            Input::Plain => {
+                for (name, text) in manifest::read_sources(path)? {
+                    render_text(
+                        &text,
+                        &name,
+                        config.substitution.as_ref(),
+                        &mut undefined,
+                        &mut objects,
+                    )?;
+                }
+            }
+            Input::PlainDir {
+                files,
+                kustomizations,
+            } => {
+                // Files are independent: parse them on every core, keep their order.
+                let rendered = parallel_map(&files, |file| {
+                    let name: Arc<str> = Arc::from(file.display().to_string());
+                    let text = manifest::read_text(file, &name)?;
+                    let (mut objs, mut undef) = (Vec::new(), Vec::new());
+                    render_text(
+                        &text,
+                        &name,
+                        config.substitution.as_ref(),
+                        &mut undef,
+                        &mut objs,
+                    )?;
+                    Ok((objs, undef))
+                });
+                for result in rendered {
+                    let (objs, undef) = result?;
+                    objects.extend(objs);
+                    undefined.extend(undef);
+                }
+                for dir in kustomizations {
+                    let built = kustomize::build(&dir, &config.kustomize)?;
+                    substitute_built(
+                        built,
+                        config.substitution.as_ref(),
+                        &mut undefined,
+                        &mut objects,
+                    )?;
+                }
+            }
+            Input::Kustomization => {
+                let built = kustomize::build(path, &config.kustomize)?;
+                // kustomize decides the order (legacy or fifo); with one input we keep it.
+                keep_order = config.paths.len() == 1;
+                substitute_built(
+                    built,
+                    config.substitution.as_ref(),
+                    &mut undefined,
+                    &mut objects,
+                )?;
+            }
+            Input::Chart => {
+                let rendered = helm::template(
+                    path,
+                    &config.helm_values,
+                    config.namespace.as_deref(),
+                    config.kustomize.helm_command.as_deref(),
+                )?;
+                substitute_built(
+                    rendered,
+                    config.substitution.as_ref(),
+                    &mut undefined,
+                    &mut objects,
+                )?;
+            }
+        }
+    }
+    if !undefined.is_empty() {
+        return Err(Error::Undefined(undefined));
+    }
+    for obj in &objects {
+        obj.validate()?;
+    }
+    if let Some(ns) = &config.namespace {
+        manifest::default_namespace(&mut objects, ns);
+    }
+    manifest::check_unique(&objects)?;
+    if !keep_order {
+        manifest::sort(&mut objects);
+    }
+    Ok(objects)
+}
+
+/// `f` over `items` on up to one thread per core, results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 16 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+enum Input {
+    /// A file or stdin.
+    Plain,
+    /// A directory of plain manifests; subdirectories holding a kustomization are built as such
+    /// (as Flux does when it generates a kustomization for a plain directory).
+    PlainDir {
+        files: Vec<PathBuf>,
+        kustomizations: Vec<PathBuf>,
+    },
+    Kustomization,
+    Chart,
+}
+
+fn classify(path: &Path) -> Result<Input, Error> {
+    if path.as_os_str() == "-" {
+        return Ok(Input::Plain);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_dir() {
+        return Ok(Input::Plain);
+    }
+    if kustomize::kustomization_file(path).is_some() {
+        return Ok(Input::Kustomization);
+    }
+    if path.join("Chart.yaml").is_file() {
+        return Ok(Input::Chart);
+    }
+    let mut files = Vec::new();
+    let mut kustomizations = Vec::new();
+    for file in manifest::manifest_files(path)? {
+        match file.parent().and_then(kustomization_root(path)) {
+            Some(root) => {
+                if !kustomizations.contains(&root) {
+                    kustomizations.push(root);
+                }
+            }
+            None => files.push(file),
+        }
+    }
+    Ok(Input::PlainDir {
+        files,
+        kustomizations,
+    })
+}
+
+/// For a directory below `top`, the outermost directory between them that holds a
+/// kustomization, if any.
+fn kustomization_root(top: &Path) -> impl Fn(&Path) -> Option<PathBuf> + '_ {
+    move |dir: &Path| {
+        let rel = dir.strip_prefix(top).ok()?;
+        let mut current = top.to_path_buf();
+        for part in rel.components() {
+            current.push(part);
+            if kustomize::kustomization_file(&current).is_some() {
+                return Some(current);
+            }
+        }
+        None
+    }
+}
+
+/// Parses one file's text document by document, substituting where asked.
+fn render_text(
+    text: &str,
+    name: &Arc<str>,
+    substitution: Option<&Substitution>,
+    undefined: &mut Vec<(String, Location)>,
+    out: &mut Vec<Object>,
+) -> Result<(), Error> {
+    if manifest::looks_like_json(text) {
+        let text = match substitution {
+            Some(sub) if text.contains('$') => {
+                let before = undefined.len();
+                let text = envsubst::substitute(text, &sub.vars, sub.mode, name, 1, undefined)?;
+                if undefined.len() > before {
+                    return Ok(());
+                }
+                text
+            }
+            _ => text.to_owned(),
+        };
+        out.extend(manifest::parse_stream(&text, name)?);
+        return Ok(());
+    }
+    for doc in manifest::split_documents(text) {
+        let line = first_content_line(&doc);
+        let source = Source::new(name.clone(), line);
+        let value = match substitution {
+            Some(sub) if doc.text.contains('$') => substitute_document(&doc, name, sub, undefined)?,
+            _ => manifest::parse_document(&doc, name)?,
+        };
+        if let Some(value) = value {
+            manifest::push_flattened(value, source, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn substitute_document(
+    doc: &Document<'_>,
+    name: &Arc<str>,
+    sub: &Substitution,
+    undefined: &mut Vec<(String, Location)>,
+) -> Result<Option<serde_json::Value>, Error> {
+    // The opt-out annotation can only be seen once the document is parsed; a document that only
+    // becomes valid YAML after substitution cannot carry it.
+    // (Only documents that mention the annotation are parsed twice.)
+    if doc.text.contains(envsubst::DISABLE_KEY) {
+        if let Ok(Some(parsed)) = manifest::parse_document(doc, name) {
+            let probe = Object::new(parsed, Source::new(name.clone(), doc.first_line));
+            if envsubst::is_disabled(&probe) {
+                return Ok(Some(probe.value));
+            }
+        }
+    }
+    let before = undefined.len();
+    let text = envsubst::substitute(
+        doc.text,
+        &sub.vars,
+        sub.mode,
+        name,
+        doc.first_line,
+        undefined,
+    )?;
+    if undefined.len() > before {
+        // Strict mode reports every missing variable at the end; what the text would parse to
+        // without them does not matter.
+        return Ok(None);
+    }
+    let substituted = Document {
+        text: &text,
+        first_line: doc.first_line,
+    };
+    manifest::parse_document(&substituted, name).map_err(|e| match e {
+        Error::Syntax { at, message } => Error::Syntax {
+            at,
+            message: format!("{message} (after substitution)"),
+        },
+        other => other,
+    })
+}
+
+fn first_content_line(doc: &Document<'_>) -> usize {
+    for (i, line) in doc.text.lines().enumerate() {
+        let t = line.trim_start();
+        let t = t.strip_prefix("---").map_or(t, str::trim_start);
+        if !t.is_empty() && !t.starts_with('#') {
+            return doc.first_line + i;
+        }
+    }
+    doc.first_line
+}
+
+/// Flux's postBuild: substitute each built object's YAML, unless it opted out.
+fn substitute_built(
+    built: Vec<Object>,
+    substitution: Option<&Substitution>,
+    undefined: &mut Vec<(String, Location)>,
+    out: &mut Vec<Object>,
+) -> Result<(), Error> {
+    let Some(sub) = substitution else {
+        out.extend(built);
+        return Ok(());
+    };
+    for obj in built {
+        if envsubst::is_disabled(&obj) {
+            out.push(obj);
+            continue;
+        }
+        let text = manifest::to_yaml(&obj.value);
+        if !text.contains('$') {
+            out.push(obj);
+            continue;
+        }
+        // Positions inside generated YAML mean nothing to the user; name the object instead.
+        let name: Arc<str> = Arc::from(format!("{} ({})", obj.source.file, obj.identity().short()));
+        let before = undefined.len();
+        let substituted = envsubst::substitute(&text, &sub.vars, sub.mode, &name, 1, undefined)?;
+        if undefined.len() > before {
+            continue;
+        }
+        let doc = Document {
+            text: &substituted,
+            first_line: 1,
+        };
+        if let Some(value) = manifest::parse_document(&doc, &name)? {
+            manifest::push_flattened(value, obj.source.clone(), out)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The one entry point every binary goes through, so that all tools behave alike at the edges:
+//! TLS provider installed before any client exists, diagnostics on stderr as `tool: …`, errors as
+//! one `tool: error: …` line (plus an optional `hint:`), a broken pipe treated as success, and
+//! Ctrl-C exiting 130 after removing half-written temporary files.
+
+use std::fmt;
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::{atomic, exit, Error, Outcome};
+
+/// `-v` / `-q`, flattened into every tool's arguments.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Verbosity {
+    /// More diagnostics on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl Verbosity {
+    fn level(&self) -> tracing::Level {
+        match (self.quiet, self.verbose) {
+            (true, _) => tracing::Level::ERROR,
+            (false, 0) => tracing::Level::WARN,
+            (false, 1) => tracing::Level::INFO,
+            (false, 2) => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// A tool's parsed command line.
+pub trait Command: Parser {
+    fn verbosity(&self) -> &Verbosity;
+}
+
+/// A failure a tool reports: printed once, mapped to an exit code.
+pub trait Failure: fmt::Display {
+    fn exit_code(&self) -> u8 {
+        exit::ERROR
+    }
+    /// A second line telling the user what to do about it.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+    fn is_broken_pipe(&self) -> bool {
+        false
+    }
+}
+
+impl Failure for Error {
+    fn exit_code(&self) -> u8 {
+        Error::exit_code(self)
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Undefined(_) => Some("pass them with --var NAME=VALUE or --vars-file, or give defaults with ${NAME:=default}".to_owned()),
+            _ => None,
+        }
+    }
+    fn is_broken_pipe(&self) -> bool {
+        Error::is_broken_pipe(self)
+    }
+}
+
+/// Runs a tool: parses `A` from the command line, sets up the process, calls `run`, and turns
+/// its result into the exit code. `main` is `gitops::cli::main("tool", tool::run)`.
+pub fn main<A, E>(tool: &'static str, run: impl FnOnce(A) -> Result<Outcome, E>) -> ExitCode
+where
+    A: Command,
+    E: Failure,
+{
+    #[cfg(feature = "tls")]
+    {
+        // reqwest (oci-client, gix) and kube each pull rustls; with more than one provider
+        // compiled in, rustls refuses to pick one and every client panics at start.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+    if let Some(dir) = std::env::var_os(GENERATE_DOCS_ENV) {
+        return match generate_docs::<A>(std::path::Path::new(&dir)) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err(err) => {
+                eprintln!("{tool}: error: {err}");
+                ExitCode::from(exit::ERROR)
+            }
+        };
+    }
+    let args = match A::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(tool, args.verbosity());
+    let _ = ctrlc::set_handler(move || {
+        atomic::remove_pending();
+        eprintln!("{tool}: interrupted");
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    });
+    match run(args) {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(err) if err.is_broken_pipe() => ExitCode::from(exit::OK),
+        Err(err) => {
+            eprintln!("{tool}: error: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// When set to a directory, a binary writes its man page (`man1/<name>.1`) and shell completions
+/// (`completions/`) there and exits: `make install` uses it, so the pages always match the
+/// clap definitions (`git promote --help` opens `man git-promote`).
+pub const GENERATE_DOCS_ENV: &str = "GITOPS_GENERATE_DOCS";
+
+fn generate_docs<A: Command>(dir: &std::path::Path) -> Result<(), Error> {
+    let mut cmd = A::command();
+    let name = cmd.get_name().to_owned();
+    let man_dir = dir.join("man1");
+    std::fs::create_dir_all(&man_dir).map_err(|e| Error::io(&man_dir, e))?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut page)
+        .map_err(|e| Error::io(&man_dir, e))?;
+    atomic::write_file(&man_dir.join(format!("{name}.1")), &page)?;
+    let comp_dir = dir.join("completions");
+    std::fs::create_dir_all(&comp_dir).map_err(|e| Error::io(&comp_dir, e))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd, &name, &comp_dir)
+            .map_err(|e| Error::io(&comp_dir, e))?;
+    }
+    Ok(())
+}
+
+fn init_logging(tool: &'static str, verbosity: &Verbosity) {
+    let ansi = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(verbosity.level())
+        .with_writer(io::stderr)
+        .with_ansi(ansi)
+        .event_format(ToolFormat { tool })
+        .try_init();
+}
+
+/// `tool: warning: message` — the shape users know from git and kubectl, not tracing's default.
+struct ToolFormat {
+    tool: &'static str,
+}
+
+impl<S, N> FormatEvent<S, N> for ToolFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error: ",
+            tracing::Level::WARN => "warning: ",
+            tracing::Level::INFO => "",
+            tracing::Level::DEBUG => "debug: ",
+            tracing::Level::TRACE => "trace: ",
+        };
+        write!(writer, "{}: {level}", self.tool)?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}

@@ -1,0 +1,599 @@
+//! manifest-render end to end: the built binary on fixtures, asserting stdout, stderr, exit code
+//! and what is (and is not) written to --out-dir. One test per bad-input case of the issue.
+
+use harness::{tempdir, write, Cmd};
+
+fn render() -> Cmd {
+    Cmd::new("manifest-render")
+}
+
+const DEPLOY: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: ${REPLICAS:=1}
+  template:
+    spec:
+      containers:
+      - image: nginx:${TAG}
+        name: web
+";
+
+const CONFIG: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  env: ${ENV}
+  script: echo $HOME $${LITERAL}
+";
+
+#[test]
+fn renders_a_directory_in_kustomize_order_with_substitution() {
+    let dir = tempdir();
+    write(dir.path(), "app/b/deploy.yaml", DEPLOY);
+    write(dir.path(), "app/a/config.yaml", CONFIG);
+    write(
+        dir.path(),
+        "app/ns.yml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: dev\n",
+    );
+    write(dir.path(), "app/notes.txt", "not a manifest");
+    render()
+        .args([
+            "app",
+            "--var",
+            "TAG=1.25",
+            "--var",
+            "ENV=dev",
+            "--var",
+            "REPLICAS=3",
+            "-n",
+            "dev",
+        ])
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stderr_is("")
+        .stdout_is(
+            "\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: dev
+---
+apiVersion: v1
+data:
+  env: dev
+  script: echo $HOME ${LITERAL}
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: dev
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: dev
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+      - image: nginx:1.25
+        name: web
+",
+        );
+}
+
+#[test]
+fn substitution_is_off_without_variables() {
+    render()
+        .stdin(CONFIG)
+        .run()
+        .success()
+        .stdout_contains("env: ${ENV}")
+        .stdout_contains("$${LITERAL}");
+}
+
+#[test]
+fn values_from_files_and_flags_later_wins() {
+    let dir = tempdir();
+    write(dir.path(), "dev.env", "ENV=from-env-file\nTAG=1.0\n");
+    write(dir.path(), "dev.yaml", "ENV: from-yaml\n");
+    let out = render()
+        .args([
+            "--vars-file",
+            "dev.env",
+            "--var",
+            "ENV=flag",
+            "--vars-file",
+            "dev.yaml",
+            "-",
+            "-o",
+            "json",
+        ])
+        .current_dir(dir.path())
+        .stdin(CONFIG)
+        .run()
+        .success();
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["data"]["env"], "from-yaml");
+}
+
+#[test]
+fn strict_lists_every_undefined_variable() {
+    let dir = tempdir();
+    write(dir.path(), "deploy.yaml", DEPLOY);
+    write(dir.path(), "config.yaml", CONFIG);
+    render()
+        .args(["deploy.yaml", "config.yaml", "--strict"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(
+            "manifest-render: error: undefined variables: TAG (deploy.yaml:10:22), ENV (config.yaml:6:8)\n\
+             hint: pass them with --var NAME=VALUE or --vars-file, or give defaults with ${NAME:=default}\n",
+        );
+}
+
+#[test]
+fn opt_out_annotation_keeps_placeholders() {
+    let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n  name: raw\ndata:\n  x: ${X}\n";
+    render()
+        .args(["--var", "X=1", "--strict"])
+        .stdin(doc)
+        .run()
+        .success()
+        .stdout_contains("x: ${X}");
+}
+
+#[test]
+fn unsupported_substitution_forms_are_errors() {
+    render()
+        .args(["--var", "X=1"])
+        .stdin("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: ${X:+set}\n")
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_contains("manifest-render: error: <stdin>:6:6: unsupported substitution ${X:+...}");
+}
+
+#[test]
+fn json_inputs_lists_and_json_output() {
+    let input = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}},{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}]}
+{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}
+"#;
+    let out = render().args(["-o", "json"]).stdin(input).run().success();
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["kind"], "List");
+    let kinds: Vec<&str> = value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "Secret", "Service"]);
+}
+
+#[test]
+fn namespace_flag_skips_cluster_scoped_and_crd_declared_kinds() {
+    let input = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names:
+    kind: Widget
+  scope: Cluster
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata:
+  name: g
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: r
+";
+    let out = render()
+        .args(["-n", "team", "-o", "json"])
+        .stdin(input)
+        .run()
+        .success();
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let got: Vec<String> = value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["kind"].as_str().unwrap(),
+                i["metadata"]["namespace"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "CustomResourceDefinition:-",
+            "ClusterRole:-",
+            "Gadget:team",
+            "Widget:-"
+        ]
+    );
+}
+
+#[test]
+fn out_dir_writes_one_file_per_object_and_removes_stale_ones() {
+    let dir = tempdir();
+    write(dir.path(), "in/all.yaml", format!("{DEPLOY}---\n{CONFIG}"));
+    write(dir.path(), "out/v1.ConfigMap.old.gone.yaml", "stale");
+    write(dir.path(), "out/README.md", "kept");
+    render()
+        .args([
+            "in",
+            "--out-dir",
+            "out",
+            "-n",
+            "prod",
+            "--var",
+            "TAG=2",
+            "--var",
+            "ENV=prod",
+        ])
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_is("");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "apps.v1.Deployment.prod.web.yaml",
+            "v1.ConfigMap.prod.web-config.yaml"
+        ]
+    );
+    let deploy =
+        std::fs::read_to_string(dir.path().join("out/apps.v1.Deployment.prod.web.yaml")).unwrap();
+    assert!(
+        deploy.starts_with("apiVersion: apps/v1\n") && deploy.contains("image: nginx:2"),
+        "{deploy}"
+    );
+    // Nothing but the output directory and the input were left beside it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn check_reports_stale_out_dir_and_writes_nothing() {
+    let dir = tempdir();
+    write(dir.path(), "in/config.yaml", CONFIG);
+    let args = ["in", "--out-dir", "out", "--var", "ENV=dev"];
+    render().args(args).current_dir(dir.path()).run().success();
+    render()
+        .args(args)
+        .arg("--check")
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_is("");
+
+    write(
+        dir.path(),
+        "in/config.yaml",
+        CONFIG.replace("web-config", "renamed"),
+    );
+    write(dir.path(), "out/v1.Secret..leftover.yaml", "x");
+    let before =
+        std::fs::read_to_string(dir.path().join("out/v1.ConfigMap..web-config.yaml")).unwrap();
+    render()
+        .args(args)
+        .arg("--check")
+        .current_dir(dir.path())
+        .run()
+        .code(1)
+        .stdout_is("+ v1.ConfigMap..renamed.yaml\n- v1.ConfigMap..web-config.yaml\n- v1.Secret..leftover.yaml\n")
+        .stderr_contains("is not up to date");
+    let after =
+        std::fs::read_to_string(dir.path().join("out/v1.ConfigMap..web-config.yaml")).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn digest_ignores_formatting_and_key_order() {
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: '1', y: '2'}\n";
+    let json = r#"{"metadata":{"name":"a"},"data":{"y":"2","x":"1"},"kind":"ConfigMap","apiVersion":"v1"}"#;
+    let a = render().arg("--digest").stdin(yaml).run().success();
+    let b = render().arg("--digest").stdin(json).run().success();
+    assert!(
+        a.stderr.starts_with("sha256:") && a.stderr.len() == 72,
+        "{}",
+        a.stderr
+    );
+    assert_eq!(a.stderr, b.stderr);
+    let c = render()
+        .arg("--digest")
+        .stdin(yaml.replace("'2'", "'3'"))
+        .run()
+        .success();
+    assert_ne!(a.stderr, c.stderr);
+}
+
+#[test]
+fn kustomization_directories_are_refused_clearly_until_supported() {
+    let dir = tempdir();
+    write(dir.path(), "k/kustomization.yaml", "resources: []\n");
+    let run = render().arg("k").current_dir(dir.path()).run();
+    // Once the native kustomize engine lands this renders; until then it must say so.
+    if run.code != 0 {
+        let run = run.code(2);
+        assert!(
+            run.stderr.starts_with("manifest-render: error: k: "),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+// ---- bad input: one clear line, exit 2, nothing written ----------------------------------------
+
+/// Runs with --out-dir and asserts exit 2, a one-line error containing `expected`, and that the
+/// output directory was not created.
+fn fails_cleanly(files: &[(&str, &[u8])], args: &[&str], expected: &str) {
+    let dir = tempdir();
+    for (name, content) in files {
+        write(dir.path(), name, content);
+    }
+    let run = render()
+        .args(args)
+        .args(["--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_contains(expected);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    assert!(
+        run.stderr.starts_with("manifest-render: error: "),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("out").exists(), "nothing may be written");
+}
+
+#[test]
+fn malformed_yaml() {
+    fails_cleanly(
+        &[(
+            "a.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+        )],
+        &["a.yaml"],
+        "a.yaml:5:1: invalid YAML",
+    );
+}
+
+#[test]
+fn duplicate_mapping_keys() {
+    fails_cleanly(
+        &[(
+            "a.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n",
+        )],
+        &["a.yaml"],
+        "a.yaml:5:3: invalid YAML: metadata: duplicate key \"name\"",
+    );
+}
+
+#[test]
+fn alias_bomb_is_bounded() {
+    let mut bomb = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    fails_cleanly(
+        &[("bomb.yaml", bomb.as_bytes())],
+        &["bomb.yaml"],
+        "repetition limit exceeded",
+    );
+}
+
+#[test]
+fn non_utf8_bytes() {
+    fails_cleanly(
+        &[(
+            "a.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n",
+        )],
+        &["a.yaml"],
+        "a.yaml:4:12: invalid UTF-8",
+    );
+}
+
+#[test]
+fn tabs_as_indentation() {
+    fails_cleanly(
+        &[(
+            "a.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: a\n",
+        )],
+        &["a.yaml"],
+        "a.yaml:4:1: invalid YAML",
+    );
+}
+
+#[test]
+fn missing_file() {
+    fails_cleanly(&[], &["nope.yaml"], "nope.yaml: no such file or directory");
+}
+
+#[test]
+fn unreadable_file() {
+    // Root reads any file whatever its mode, so a dangling link stands in for an unreadable one.
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    );
+    std::os::unix::fs::symlink(
+        "/nonexistent/target.yaml",
+        dir.path().join("app/broken.yaml"),
+    )
+    .unwrap();
+    let run = render()
+        .args(["app", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_contains("app/broken.yaml: no such file or directory");
+    assert_eq!(run.stderr.lines().count(), 1);
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn symlink_loop_in_directory() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    );
+    std::os::unix::fs::symlink("..", dir.path().join("app/loop")).unwrap();
+    let run = render()
+        .args(["app", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_contains("symbolic link loop");
+    assert_eq!(run.stderr.lines().count(), 1);
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn object_without_kind_or_name() {
+    fails_cleanly(
+        &[("a.yaml", b"apiVersion: v1\nmetadata:\n  name: a\n")],
+        &["a.yaml"],
+        "a.yaml:1: object a without a kind: missing kind",
+    );
+    fails_cleanly(
+        &[(
+            "a.yaml",
+            b"# header\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+        )],
+        &["a.yaml"],
+        "a.yaml:2: ConfigMap without a name: missing metadata.name",
+    );
+}
+
+#[test]
+fn duplicate_objects_name_both_sources() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+    fails_cleanly(
+        &[
+            ("x/1.yaml", cm.as_bytes()),
+            ("x/2.yaml", format!("---\n{cm}").as_bytes()),
+        ],
+        &["x"],
+        "x/2.yaml:2: ConfigMap/a: defined twice (first at x/1.yaml:1)",
+    );
+}
+
+#[test]
+fn failed_run_leaves_existing_out_dir_as_it_was() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "in/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    render()
+        .args(["in", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .success();
+    write(dir.path(), "in/bad.yaml", "kind: [\n");
+    render()
+        .args(["in", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .code(2);
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["v1.ConfigMap..a.yaml"]);
+}
+
+// ---- process conventions -----------------------------------------------------------------------
+
+#[test]
+fn broken_pipe_exits_quietly() {
+    let mut big = String::new();
+    for i in 0..5000 {
+        big.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  k: v\n"
+        ));
+    }
+    let dir = tempdir();
+    write(dir.path(), "big.yaml", &big);
+    let bin = harness::bin("manifest-render");
+    let run = Cmd::program("bash")
+        .args([
+            "-c",
+            &format!("set -o pipefail; '{}' big.yaml | head -1", bin.display()),
+        ])
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_is("apiVersion: v1\n");
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    render()
+        .args(["--check"])
+        .run()
+        .code(2)
+        .stderr_contains("--out-dir");
+    render()
+        .args(["--var", "1BAD=x"])
+        .run()
+        .code(2)
+        .stderr_contains("invalid");
+    render()
+        .args(["-n", "Bad_NS"])
+        .stdin("")
+        .run()
+        .code(2)
+        .stderr_contains("not a valid namespace");
+    render()
+        .arg("--version")
+        .run()
+        .success()
+        .stdout_contains("manifest-render ");
+}
