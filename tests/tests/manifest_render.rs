@@ -597,3 +597,33 @@ fn usage_errors_exit_2() {
         .success()
         .stdout_contains("manifest-render ");
 }
+
+#[test]
+fn interrupt_exits_130() {
+    use std::process::{Command, Stdio};
+    // Waiting on stdin keeps the process alive until the signal arrives, whatever the timing.
+    let mut child = Command::new(harness::bin("manifest-render"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal only once the handler is installed: SIGINT (bit 1) shows in SigCgt.
+    let status_file = format!("/proc/{}/status", child.id());
+    loop {
+        let status = std::fs::read_to_string(&status_file).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+            .unwrap();
+        if caught & 0b10 != 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "manifest-render: interrupted\n");
+}
