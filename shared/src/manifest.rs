@@ -447,7 +447,7 @@ fn content_line(doc: &Document<'_>) -> usize {
 pub fn parse_document(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
     let mut found = None;
     for de in serde_yaml::Deserializer::from_str(doc.text) {
-        let value = JsonSeed
+        let value = JsonSeed { text: doc.text }
             .deserialize(de)
             .map_err(|e| yaml_error(&e, doc, file))?;
         if value.is_null() {
@@ -567,18 +567,55 @@ fn json_type(value: &Value) -> &'static str {
 
 /// Builds a `serde_json::Value` straight from the YAML parser, refusing duplicate keys and
 /// turning scalar keys into strings (`1: a` → `"1"`), as Kubernetes' YAML-to-JSON step does.
-struct JsonSeed;
+/// `text` is the document being parsed: plain scalars borrow from it, which is how a plain
+/// `0644` is told apart from a quoted `"0644"`.
+#[derive(Clone, Copy)]
+struct JsonSeed<'de> {
+    text: &'de str,
+}
 
-impl<'de> DeserializeSeed<'de> for JsonSeed {
+impl<'de> DeserializeSeed<'de> for JsonSeed<'de> {
     type Value = Value;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
-        d.deserialize_any(JsonVisitor)
+        d.deserialize_any(JsonVisitor { text: self.text })
     }
 }
 
-struct JsonVisitor;
+struct JsonVisitor<'de> {
+    text: &'de str,
+}
 
-impl<'de> Visitor<'de> for JsonVisitor {
+impl JsonVisitor<'_> {
+    /// Whether `v` (borrowed from the document) was written as a plain scalar: quoted scalars
+    /// borrow the text between their quotes.
+    fn is_plain(&self, v: &str) -> bool {
+        let start = (v.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        start <= self.text.len()
+            && (start == 0 || !matches!(self.text.as_bytes()[start - 1], b'\'' | b'"'))
+    }
+}
+
+/// A plain scalar of digits with a leading zero. serde_yaml (YAML 1.2) keeps it a string, but
+/// kustomize and kubectl (go-yaml) read `0644` as octal 420 and `09` as 9 — and Kubernetes
+/// wants numbers there (`defaultMode: 0644`).
+fn leading_zero_number(v: &str) -> Option<Value> {
+    let (negative, digits) = match v.as_bytes().first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.len() < 2 || !digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude = if digits.bytes().all(|b| b <= b'7') {
+        i64::from_str_radix(digits, 8).ok()?
+    } else {
+        digits.parse::<i64>().ok()?
+    };
+    Some(Value::from(if negative { -magnitude } else { magnitude }))
+}
+
+impl<'de> Visitor<'de> for JsonVisitor<'de> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -599,6 +636,14 @@ impl<'de> Visitor<'de> for JsonVisitor {
             .map(Value::Number)
             .ok_or_else(|| E::custom("NaN and infinite numbers are not allowed"))
     }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Value, E> {
+        if self.is_plain(v) {
+            if let Some(number) = leading_zero_number(v) {
+                return Ok(number);
+            }
+        }
+        Ok(Value::String(v.to_owned()))
+    }
     fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
         Ok(Value::String(v.to_owned()))
     }
@@ -616,7 +661,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(JsonSeed)? {
+        while let Some(item) = seq.next_element_seed(JsonSeed { text: self.text })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -627,7 +672,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
             if out.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
-            let value = map.next_value_seed(JsonSeed)?;
+            let value = map.next_value_seed(JsonSeed { text: self.text })?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
@@ -1029,6 +1074,19 @@ mod tests {
         }
         let e = err(&bomb);
         assert!(e.contains("repetition limit"), "{e}");
+    }
+
+    #[test]
+    fn leading_zero_numbers_read_like_kustomize() {
+        let objs = parse("kind: A\nmode: 0644\nneg: -010\nnine: 09\nq: '0644'\ndq: \"0644\"\nzero: 0\nlist: [0755, '0755']\n").unwrap();
+        let v = &objs[0].value;
+        assert_eq!(v["mode"], 420);
+        assert_eq!(v["neg"], -8);
+        assert_eq!(v["nine"], 9);
+        assert_eq!(v["q"], "0644");
+        assert_eq!(v["dq"], "0644");
+        assert_eq!(v["zero"], 0);
+        assert_eq!(v["list"], serde_json::json!([493, "0755"]));
     }
 
     #[test]
