@@ -14,13 +14,15 @@ use crate::manifest::is_manifest_file;
 
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn remember(path: &Path) {
+/// Marks `path` (a temporary file or directory) for removal if the process is interrupted.
+pub fn remember(path: &Path) {
     if let Ok(mut pending) = PENDING.lock() {
         pending.push(path.to_path_buf());
     }
 }
 
-fn forget(path: &Path) {
+/// Unmarks `path` once it is renamed into place or removed.
+pub fn forget(path: &Path) {
     if let Ok(mut pending) = PENDING.lock() {
         pending.retain(|p| p != path);
     }
