@@ -119,6 +119,14 @@ impl fmt::Debug for Workspace {
     }
 }
 
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self._tmp {
+            crate::atomic::forget(tmp.path());
+        }
+    }
+}
+
 impl Workspace {
     /// A user's clone at `path` (any directory inside it), pushing to its remote `remote_name`.
     /// Returns `Ok(None)` when `path` is a repository without that remote (a bare "server"
@@ -153,6 +161,8 @@ impl Workspace {
             .prefix("git-promote-")
             .tempdir()
             .map_err(|e| failed("cannot create a temporary directory", e))?;
+        // Ctrl-C exits without running destructors; the entry point removes what is remembered.
+        crate::atomic::remember(tmp.path());
         let git_dir = tmp.path().join("repo.git");
         let repo = gix::init_bare(&git_dir)
             .map_err(|e| failed("cannot create a scratch repository", e))?;
@@ -165,14 +175,17 @@ impl Workspace {
             _tmp: Some(tmp),
         };
         // Blobs are fetched lazily (a promisor remote) when one is read; trees are all we need.
-        for (key, value) in [
-            ("remote.origin.url", url),
-            ("remote.origin.promisor", "true"),
-            ("remote.origin.partialclonefilter", "blob:none"),
-            ("core.bare", "true"),
-        ] {
-            ws.git(&["config", key, value])?;
-        }
+        // Written directly: one `git config` process per key costs more than the whole edit.
+        // A throw-away repository needs no housekeeping after fetches.
+        let quoted = url.replace('\\', "\\\\").replace('"', "\\\"");
+        let section = format!(
+            "[remote \"origin\"]\n\turl = \"{quoted}\"\n\tpromisor = true\n\tpartialclonefilter = blob:none\n[maintenance]\n\tauto = false\n[gc]\n\tauto = 0\n"
+        );
+        let config = ws.git_dir.join("config");
+        let mut text = std::fs::read_to_string(&config)
+            .map_err(|e| failed("cannot read the scratch config", e))?;
+        text.push_str(&section);
+        std::fs::write(&config, text).map_err(|e| failed("cannot write the scratch config", e))?;
         let mut ws = ws;
         ws.remote = "origin".to_owned();
         Ok(ws)
@@ -478,10 +491,7 @@ impl Workspace {
 
     /// Builds a tree holding exactly `files` (relative paths → blobs).
     pub fn build_tree(&self, files: &BTreeMap<String, FileEntry>) -> Result<ObjectId> {
-        let mut editor = self
-            .repo
-            .edit_tree(self.empty_tree())
-            .map_err(|e| failed("cannot edit tree", e))?;
+        let mut editor = self.editor(self.empty_tree())?;
         for (path, entry) in files {
             let kind = if entry.executable {
                 EntryKind::BlobExecutable
@@ -489,13 +499,10 @@ impl Workspace {
                 EntryKind::Blob
             };
             editor
-                .upsert(path.as_str(), kind, entry.id)
+                .upsert(components(path)?, kind, entry.id)
                 .map_err(|e| failed(format_args!("cannot place {path}"), e))?;
         }
-        editor
-            .write()
-            .map(|id| id.detach())
-            .map_err(|e| failed("cannot write tree", e))
+        self.write_edit(&mut editor)
     }
 
     /// `base` with the entry at `path` replaced by the tree `subtree` (or removed for `None`).
@@ -507,26 +514,38 @@ impl Workspace {
         subtree: Option<ObjectId>,
     ) -> Result<ObjectId> {
         let path = path.trim_matches('/');
-        let mut editor = self
-            .repo
-            .edit_tree(base)
-            .map_err(|e| failed("cannot edit tree", e))?;
+        let mut editor = self.editor(base)?;
         match subtree {
             Some(id) if id != self.empty_tree() => {
                 editor
-                    .upsert(path, EntryKind::Tree, id)
+                    .upsert(components(path)?, EntryKind::Tree, id)
                     .map_err(|e| failed(format_args!("cannot place {path}"), e))?;
             }
             // An empty directory does not exist in Git.
             _ => {
                 editor
-                    .remove(path)
+                    .remove(components(path)?)
                     .map_err(|e| failed(format_args!("cannot remove {path}"), e))?;
             }
         }
+        self.write_edit(&mut editor)
+    }
+
+    /// gix's plumbing tree editor. The checked editor insists that every blob an edited tree
+    /// names is present locally, which a blobless clone (our scratch clone) never has; paths we
+    /// add are checked by [`components`] instead.
+    fn editor(&self, base: ObjectId) -> Result<gix::objs::tree::Editor<'_>> {
+        let tree = self
+            .repo
+            .find_tree(base)
+            .map_err(|e| failed("cannot read tree", e))?;
+        let editor = tree.edit().map_err(|e| failed("cannot edit tree", e))?;
+        Ok(editor.detach())
+    }
+
+    fn write_edit(&self, editor: &mut gix::objs::tree::Editor<'_>) -> Result<ObjectId> {
         editor
-            .write()
-            .map(|id| id.detach())
+            .write(|tree| self.repo.write_object(tree).map(|id| id.detach()))
             .map_err(|e| failed("cannot write tree", e))
     }
 
@@ -583,6 +602,11 @@ impl Workspace {
             "--porcelain".to_owned(),
             "--quiet".to_owned(),
         ];
+        if self.scratch {
+            // A thin pack deltas against the remote's blobs, which a blobless clone would first
+            // have to download (one lazy fetch per push): send whole new blobs instead.
+            args.push("--no-thin".to_owned());
+        }
         if let Some(expected) = lease {
             let expect = expected.map(|id| id.to_string()).unwrap_or_default();
             args.push(format!("--force-with-lease={refname}:{expect}"));
@@ -633,10 +657,17 @@ impl Workspace {
             if flag != "!" {
                 continue;
             }
-            if summary.contains("non-fast-forward")
-                || summary.contains("fetch first")
-                || summary.contains("stale info")
-            {
+            // Moved under us: git saw it (non-fast-forward, fetch first, stale lease), or the
+            // remote's ref update lost a race with another push (cannot lock ref).
+            let moved = [
+                "non-fast-forward",
+                "fetch first",
+                "stale info",
+                "cannot lock ref",
+                "incorrect old value",
+                "failed to update ref",
+            ];
+            if moved.iter().any(|m| summary.contains(m)) || stderr.contains("cannot lock ref") {
                 return Ok(Push::Stale);
             }
             let reason = remote_reason(&stderr).unwrap_or_else(|| summary.trim().to_owned());
@@ -679,6 +710,25 @@ impl Workspace {
             .map_err(|e| failed(format_args!("{rev} is not a commit"), e))?;
         Ok(commit.id)
     }
+}
+
+/// A relative path's components, refusing what Git must never check out (`..`, `.git`, empty
+/// components, NUL).
+fn components(path: &str) -> Result<Vec<&gix::bstr::BStr>> {
+    let parts: Vec<&str> = path.split('/').collect();
+    for part in &parts {
+        if part.is_empty()
+            || *part == "."
+            || *part == ".."
+            || part.eq_ignore_ascii_case(".git")
+            || part.contains('\0')
+        {
+            return Err(GitError::Failed(format!(
+                "refusing to write the path {path:?}"
+            )));
+        }
+    }
+    Ok(parts.into_iter().map(|p| p.as_bytes().as_bstr()).collect())
 }
 
 /// Messages from hooks come as `remote: …` lines; the first meaningful one is the reason.
@@ -784,6 +834,14 @@ mod tests {
         );
         assert!(trailers("subject only: x\n").is_empty());
         assert!(trailers("s\n\nnot a trailer line\n").is_empty());
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        assert_eq!(components("a/b.yaml").unwrap().len(), 2);
+        for bad in ["a//b", "../x", "a/.git/config", "a/./b", "", "a/.GIT"] {
+            assert!(components(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

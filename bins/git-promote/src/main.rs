@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    gitops::cli::main("git-promote", git_promote::run)
+}
