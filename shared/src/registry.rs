@@ -11,7 +11,6 @@ mod auth;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -68,18 +67,158 @@ pub enum RegistryError {
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 /// Parses an image reference the way docker does (`nginx` is `docker.io/library/nginx:latest`).
+///
+/// Hand-written rather than oci-spec's `Reference::from_str`: that one compiles a large Unicode
+/// regular expression on first use, which costs more than a whole `pin` run on small inputs.
+/// The grammar is distribution's reference grammar (tags are ASCII, as docker requires).
 pub fn parse_reference(input: &str) -> Result<Reference> {
-    let trimmed = input.trim();
-    if trimmed != input || trimmed.is_empty() {
-        return Err(RegistryError::Reference {
-            input: input.to_owned(),
-            reason: "empty or surrounded by spaces".to_owned(),
-        });
-    }
-    Reference::try_from(input).map_err(|e| RegistryError::Reference {
+    let fail = |reason: &str| RegistryError::Reference {
         input: input.to_owned(),
-        reason: e.to_string(),
+        reason: reason.to_owned(),
+    };
+    if input.is_empty() {
+        return Err(fail("repository name must have at least one component"));
+    }
+    let (rest, digest) = match input.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (input, None),
+    };
+    let (name, tag) = match rest.rfind(':') {
+        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
+        _ => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let b = tag.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 128
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        if !ok {
+            return Err(fail("invalid tag format"));
+        }
+    }
+    if let Some(digest) = digest {
+        check_digest(digest).map_err(&fail)?;
+    }
+    let components: Vec<&str> = name.split('/').collect();
+    let (domain, path) = match components.as_slice() {
+        [first, rest @ ..]
+            if !rest.is_empty()
+                && (first.contains('.') || first.contains(':') || *first == "localhost") =>
+        {
+            (Some(*first), rest.to_vec())
+        }
+        _ => (None, components.clone()),
+    };
+    if let Some(domain) = domain {
+        if !valid_domain(domain) {
+            return Err(fail("invalid reference format"));
+        }
+    }
+    for component in &path {
+        if !valid_path_component(component) {
+            let lower = component.to_ascii_lowercase();
+            return Err(fail(
+                if lower != *component && valid_path_component(&lower) {
+                    "repository name must be lowercase"
+                } else {
+                    "invalid reference format"
+                },
+            ));
+        }
+    }
+    let mut registry = domain.unwrap_or("docker.io").to_owned();
+    if registry == "index.docker.io" {
+        registry = "docker.io".to_owned();
+    }
+    let mut repository = path.join("/");
+    if registry == "docker.io" && path.len() == 1 {
+        repository = format!("library/{repository}");
+    }
+    if repository.len() > 255 {
+        return Err(fail("repository name must not be more than 255 characters"));
+    }
+    Ok(match (tag, digest) {
+        (Some(t), Some(d)) => {
+            Reference::with_tag_and_digest(registry, repository, t.to_owned(), d.to_owned())
+        }
+        (Some(t), None) => Reference::with_tag(registry, repository, t.to_owned()),
+        (None, Some(d)) => Reference::with_digest(registry, repository, d.to_owned()),
+        (None, None) => Reference::with_tag(registry, repository, "latest".to_owned()),
     })
+}
+
+/// `algorithm:hex`, with the lengths oci-spec and registries enforce.
+fn check_digest(digest: &str) -> std::result::Result<(), &'static str> {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Err("invalid checksum digest format");
+    };
+    let algorithm_ok = !algorithm.is_empty()
+        && algorithm.as_bytes()[0].is_ascii_alphabetic()
+        && algorithm
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'.'));
+    if !algorithm_ok || hex.len() < 32 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err("invalid checksum digest format");
+    }
+    let want = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return Err("unsupported digest algorithm"),
+    };
+    if hex.len() != want {
+        return Err("invalid checksum digest length");
+    }
+    Ok(())
+}
+
+/// `host[:port]`: dot-separated labels of letters, digits and inner hyphens.
+fn valid_domain(domain: &str) -> bool {
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (domain, None),
+    };
+    if let Some(port) = port {
+        if port.is_empty() || !port.bytes().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        })
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`
+fn valid_path_component(component: &str) -> bool {
+    let b = component.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &component[start..i];
+        let ok = matches!(sep, "." | "_" | "__") || sep.bytes().all(|c| c == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// A manifest as stored in the registry: its exact bytes (the digest is over them), its media
@@ -209,7 +348,32 @@ pub struct Options {
 /// The entry point: clients per registry host, credentials, redaction.
 pub struct Registry {
     options: Options,
-    clients: Mutex<HashMap<String, (Client, RegistryAuth)>>,
+    clients: tokio::sync::Mutex<Clients>,
+}
+
+/// What our clients are built from (`ClientConfig` is not `Clone`).
+struct Settings {
+    protocol: ClientProtocol,
+}
+
+impl From<Settings> for ClientConfig {
+    fn from(s: Settings) -> ClientConfig {
+        ClientConfig {
+            protocol: s.protocol,
+            use_monolithic_push: true,
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(120)),
+            platform_resolver: None,
+            ..ClientConfig::default()
+        }
+    }
+}
+
+/// Clients by host and credential, and the choice made for each repository.
+#[derive(Default)]
+struct Clients {
+    by_repo: HashMap<(String, String), (Client, RegistryAuth)>,
+    by_credential: HashMap<(String, Option<Credential>), (Client, RegistryAuth)>,
 }
 
 impl fmt::Debug for Registry {
@@ -234,7 +398,7 @@ impl Registry {
     pub fn new(options: Options) -> Self {
         Registry {
             options,
-            clients: Mutex::new(HashMap::new()),
+            clients: tokio::sync::Mutex::new(Clients::default()),
         }
     }
 
@@ -248,43 +412,69 @@ impl Registry {
                 .any(|h| h == host || host.rsplit_once(':').is_some_and(|(name, _)| name == h))
     }
 
-    fn client(&self, reference: &Reference) -> Result<(Client, RegistryAuth)> {
+    /// The client and credential for `reference`'s repository. oci-client keeps one credential
+    /// per registry host, so a client is shared by the repositories that resolve to the same
+    /// host and credential (a more specific `auths` key gets its own client).
+    async fn client(&self, reference: &Reference) -> Result<(Client, RegistryAuth)> {
         let host = reference.resolve_registry().to_owned();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = clients.get(&host) {
+        let mut clients = self.clients.lock().await;
+        let repo_key = (host.clone(), reference.repository().to_owned());
+        if let Some(found) = clients.by_repo.get(&repo_key) {
             return Ok(found.clone());
+        }
+        let credential = self
+            .options
+            .credentials
+            .lookup(reference.registry(), reference.repository())
+            .map_err(RegistryError::Config)?;
+        let cred_key = (host.clone(), credential.clone());
+        if let Some(found) = clients.by_credential.get(&cred_key).cloned() {
+            clients.by_repo.insert(repo_key, found.clone());
+            return Ok(found);
         }
         let protocol = if self.is_plain_http(&host) {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
         };
-        let config = ClientConfig {
-            protocol,
-            use_monolithic_push: true,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
-            platform_resolver: None,
-            ..ClientConfig::default()
+        let config = Settings { protocol };
+        let make_client = |settings: Settings| {
+            Client::try_from(ClientConfig::from(settings)).map_err(|e| RegistryError::Unreachable {
+                registry: host.clone(),
+                reason: format!("cannot create an HTTP client: {e}"),
+            })
         };
-        let client = Client::try_from(config).map_err(|e| RegistryError::Unreachable {
-            registry: host.clone(),
-            reason: format!("cannot create an HTTP client: {e}"),
-        })?;
-        let auth = match self
-            .options
-            .credentials
-            .lookup(reference.registry(), reference.repository())
-            .map_err(RegistryError::Config)?
-        {
-            None => RegistryAuth::Anonymous,
+        let client = make_client(config)?;
+        let auth = match credential {
+            None => {
+                // oci-client pings `/v2/` before every request of an anonymous client whose
+                // registry sends no challenge (nothing is cached for "no token"), doubling the
+                // requests. Probe once, without storing any credential in the client (a blob
+                // HEAD is the one call that does not): an open registry answers 404 or 200, and
+                // an empty bearer credential is then equivalent (ignored by an open registry,
+                // refused like none by a protected one) and cached; a registry that answers 401
+                // keeps anonymous, so oci-client fetches and caches anonymous tokens as usual.
+                let probe_digest = format!("sha256:{}", "0".repeat(64));
+                match client.blob_exists(reference, &probe_digest).await {
+                    Ok(_) => RegistryAuth::Bearer(String::new()),
+                    Err(OciDistributionError::RequestError(e)) if e.status().is_some() => {
+                        RegistryAuth::Anonymous
+                    }
+                    Err(e) => return Err(self.error(reference, e)),
+                }
+            }
             Some(Credential::Basic { username, password }) => {
                 RegistryAuth::Basic(username, password)
             }
             Some(Credential::Token(token)) => RegistryAuth::Bearer(token),
         };
-        clients.insert(host, (client.clone(), auth.clone()));
-        Ok((client, auth))
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        let entry = (client, auth);
+        clients.by_credential.insert(cred_key, entry.clone());
+        clients.by_repo.insert(repo_key, entry.clone());
+        Ok(entry)
     }
 
     /// Turns a client error into ours, naming `reference` and never a secret.
@@ -330,7 +520,7 @@ impl Registry {
             OciDistributionError::AuthenticationFailure(reason) => RegistryError::Unauthorized {
                 registry,
                 reference: shown,
-                detail: redact(format!(": {}", first_line(&reason))),
+                detail: redact(format!(": {}", auth_failure_reason(&reason))),
             },
             OciDistributionError::ServerError { code: 404, .. } => {
                 RegistryError::NotFound { reference: shown }
@@ -370,7 +560,7 @@ impl Registry {
 
     /// The manifest `reference` points to (an index for a multi-platform tag).
     pub async fn manifest(&self, reference: &Reference) -> Result<Manifest> {
-        let (client, auth) = self.client(reference)?;
+        let (client, auth) = self.client(reference).await?;
         let (bytes, digest) = client
             .pull_manifest_raw(reference, &auth, &ACCEPT)
             .await
@@ -384,7 +574,7 @@ impl Registry {
     /// The digest `reference` points to, from a HEAD request when the registry sends
     /// `Docker-Content-Digest` (so no manifest is downloaded).
     pub async fn digest(&self, reference: &Reference) -> Result<String> {
-        let (client, auth) = self.client(reference)?;
+        let (client, auth) = self.client(reference).await?;
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
@@ -405,7 +595,7 @@ impl Registry {
 
     /// Stores `manifest` under `reference` (a tag or its own digest).
     pub async fn put_manifest(&self, reference: &Reference, manifest: &Manifest) -> Result<()> {
-        let (client, auth) = self.client(reference)?;
+        let (client, auth) = self.client(reference).await?;
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
@@ -426,7 +616,7 @@ impl Registry {
     /// All tags of the repository of `reference`, following pagination.
     pub async fn tags(&self, reference: &Reference) -> Result<Vec<String>> {
         const PAGE: usize = 1000;
-        let (client, auth) = self.client(reference)?;
+        let (client, auth) = self.client(reference).await?;
         let mut all = Vec::new();
         let mut last: Option<String> = None;
         loop {
@@ -448,7 +638,7 @@ impl Registry {
 
     /// Whether the repository of `reference` holds blob `digest`.
     pub async fn blob_exists(&self, reference: &Reference, digest: &str) -> Result<bool> {
-        let (client, auth) = self.client(reference)?;
+        let (client, auth) = self.client(reference).await?;
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
@@ -461,7 +651,7 @@ impl Registry {
     /// Uploads `data` as a blob of the repository of `reference`; returns its digest.
     pub async fn put_blob(&self, reference: &Reference, data: Vec<u8>) -> Result<String> {
         let digest = format!("sha256:{}", crate::Digest::of_bytes(&data).hex());
-        let (client, auth) = self.client(reference)?;
+        let (client, auth) = self.client(reference).await?;
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
             .await;
@@ -483,7 +673,7 @@ impl Registry {
         if self.blob_exists(dst, &blob.digest).await? {
             return Ok(BlobCopy::Exists);
         }
-        let (dst_client, _) = self.client(dst)?;
+        let (dst_client, _) = self.client(dst).await?;
         if src.resolve_registry() == dst.resolve_registry() && src.repository() != dst.repository()
         {
             // A registry that cannot mount answers 202 and starts an upload instead; that is not
@@ -494,7 +684,7 @@ impl Registry {
                 return Ok(BlobCopy::Mounted);
             }
         }
-        let (src_client, src_auth) = self.client(src)?;
+        let (src_client, src_auth) = self.client(src).await?;
         src_client
             .store_auth_if_needed(src.resolve_registry(), &src_auth)
             .await;
@@ -509,7 +699,7 @@ impl Registry {
             .pull_blob(src, &layer, &mut data)
             .await
             .map_err(|e| self.error(&src.clone_with_digest(blob.digest.clone()), e))?;
-        let (_, dst_auth) = self.client(dst)?;
+        let (_, dst_auth) = self.client(dst).await?;
         dst_client
             .store_auth_if_needed(dst.resolve_registry(), &dst_auth)
             .await;
@@ -518,6 +708,31 @@ impl Registry {
             .await
             .map_err(|e| self.error(dst, e))?;
         Ok(BlobCopy::Copied)
+    }
+}
+
+/// The token server's explanation: the `message` of an OCI error envelope (or `details` /
+/// `error_description`), else its first line.
+fn auth_failure_reason(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let from_errors = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str);
+        let other = ["details", "error_description", "error", "message"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str));
+        if let Some(m) = from_errors.or(other) {
+            return first_line(m).to_owned();
+        }
+    }
+    let line = first_line(body);
+    if line.is_empty() {
+        "the token server refused the credentials".to_owned()
+    } else {
+        line.to_owned()
     }
 }
 
@@ -588,6 +803,42 @@ mod tests {
     fn references_parse_like_docker() {
         let r = parse_reference("nginx").expect("parse");
         assert_eq!(r.whole(), "docker.io/library/nginx:latest");
+        // The same answers as oci-spec's regular-expression parser.
+        for input in [
+            "nginx:1.25",
+            "index.docker.io/nginx",
+            "library/nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "127.0.0.1:5000/a/b:v1@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "localhost/app",
+            "ghcr.io/acme/my-app__x.y:v1.2.3-rc.1",
+            "Registry.Example.com:443/org/app---x:_tag",
+            "foo/bar",
+        ] {
+            let ours = parse_reference(input).expect(input);
+            let theirs = Reference::try_from(input).expect(input);
+            assert_eq!(ours, theirs, "{input}");
+        }
+        // oci-spec lets an upper-case first component through as a "domain"; docker does not.
+        assert!(parse_reference("UPPER/case").is_err());
+        for bad in [
+            "a//b",
+            "-a",
+            "a:",
+            "a:-tag",
+            "a@sha256:abc",
+            "a@md5:0000000000000000000000000000000000",
+            "a..b",
+            "host:port/a",
+            "a b",
+            " a",
+        ] {
+            assert!(parse_reference(bad).is_err(), "{bad}");
+            assert!(Reference::try_from(bad).is_err(), "oci-spec accepts {bad}");
+        }
+        assert_eq!(
+            parse_reference("Foo").expect_err("upper").to_string(),
+            "Foo: invalid image reference: repository name must be lowercase"
+        );
         assert!(parse_reference("Bad/Name:tag").is_err());
         assert!(parse_reference("").is_err());
         assert!(parse_reference("a b").is_err());

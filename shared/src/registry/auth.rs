@@ -18,7 +18,7 @@ use base64_engine::decode as b64decode;
 use serde_json::Value;
 
 /// A credential for one registry.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Credential {
     /// Username and password (basic auth, or exchanged for a token).
     Basic { username: String, password: String },

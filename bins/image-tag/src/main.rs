@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    gitops::cli::main("image-tag", image_tag::run)
+}
