@@ -22,9 +22,10 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-demo: ## Render the bundled example app for dev, qa and prod and show the differences
-	$(CARGO) build --release -p manifest-render
+demo: ## Render the example app for dev, qa and prod, then tag, render and promote it into a local GitOps repo
+	$(CARGO) build --release -p manifest-render -p image-tag -p git-promote
 	BIN=$(CURDIR)/$(RELEASE) examples/demo.sh
+	BIN=$(CURDIR)/$(RELEASE) examples/pipeline.sh
 
 bench: build ## Run every benchmark against its peer (needs kubectl, skopeo, git on PATH)
 	@for b in bench/*/*.sh; do case $$b in */install-*|*/lib/*) continue;; esac; echo "== $$b"; bash $$b; done
