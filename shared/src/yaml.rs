@@ -45,17 +45,26 @@ pub fn to_string(value: &Value) -> String {
 
 /// The order go-yaml v2 sorts string mapping keys in.
 pub fn key_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        // Kubernetes keys are ASCII: compare bytes as characters without allocating.
+        return natural_order(a.as_bytes(), b.as_bytes(), |c| char::from(*c));
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    natural_order(&ar, &br, |c| *c)
+}
+
+fn natural_order<T>(ar: &[T], br: &[T], ch: impl Fn(&T) -> char) -> Ordering {
     let n = ar.len().min(br.len());
     for i in 0..n {
-        if ar[i] == br[i] {
+        let (ca, cb) = (ch(&ar[i]), ch(&br[i]));
+        if ca == cb {
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = ca.is_alphabetic();
+        let bl = cb.is_alphabetic();
         if al && bl {
-            return ar[i].cmp(&br[i]);
+            return ca.cmp(&cb);
         }
         if al || bl {
             return if bl {
@@ -65,10 +74,10 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn): (i64, i64) = (0, 0);
-        if ar[i] == '0' || br[i] == '0' {
+        if ca == '0' || cb == '0' {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
-                if ar[j - 1] != '0' {
+            while j > 0 && ch(&ar[j - 1]).is_ascii_digit() {
+                if ch(&ar[j - 1]) != '0' {
                     an = 1;
                     bn = 1;
                     break;
@@ -77,17 +86,17 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
+        while ai < ar.len() && ch(&ar[ai]).is_ascii_digit() {
             an = an
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+                .wrapping_add(i64::from(ch(&ar[ai]) as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
+        while bi < br.len() && ch(&br[bi]).is_ascii_digit() {
             bn = bn
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
+                .wrapping_add(i64::from(ch(&br[bi]) as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -96,7 +105,7 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
         if ai != bi {
             return ai.cmp(&bi);
         }
-        return ar[i].cmp(&br[i]);
+        return ca.cmp(&cb);
     }
     ar.len().cmp(&br.len())
 }
@@ -164,8 +173,8 @@ impl Emitter {
                 self.newline();
                 self.indent_to(indent);
             }
-            if key.contains(is_break_char) {
-                // Not a simple key: `? key` then `: value` (go-yaml's complex key form).
+            if key.contains(is_break_char) || key.len() > 128 {
+                // Not a simple key (multi-line, or longer than libyaml's 128): `? key` then `: value`.
                 self.put("?");
                 self.scalar(key, indent + 2, false);
                 self.newline();
@@ -509,11 +518,13 @@ fn analyze(s: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_whitespace = true;
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    for (i, &c) in chars.iter().enumerate() {
+    let mut it = s.chars().peekable();
+    let mut i = 0usize;
+    while let Some(c) = it.next() {
+        let next = it.peek().copied();
+        let is_last = next.is_none();
         let followed_by_whitespace =
-            i + 1 >= n || matches!(chars[i + 1], ' ' | '\t') || is_break_char(chars[i + 1]);
+            next.is_none_or(|n| matches!(n, ' ' | '\t') || is_break_char(n));
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -536,7 +547,7 @@ fn analyze(s: &str) -> Analysis {
             if i == 0 {
                 leading_space = true;
             }
-            if i + 1 == n {
+            if is_last {
                 trailing_space = true;
             }
             if previous_break {
@@ -549,7 +560,7 @@ fn analyze(s: &str) -> Analysis {
             if i == 0 {
                 leading_break = true;
             }
-            if i + 1 == n {
+            if is_last {
                 trailing_break = true;
             }
             if previous_space {
@@ -562,6 +573,7 @@ fn analyze(s: &str) -> Analysis {
             previous_break = false;
         }
         preceded_by_whitespace = matches!(c, ' ' | '\t') || is_break_char(c);
+        i += 1;
     }
     let mut a = Analysis {
         multiline: line_breaks,

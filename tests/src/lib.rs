@@ -202,3 +202,18 @@ pub fn free_port() -> u16 {
 pub mod git_http;
 pub mod providers;
 pub mod registry;
+
+/// Whether a test that needs an external program must be skipped. In CI (`CI` set) nothing may
+/// be skipped — `.ci/run` installs every program — so a missing one fails the test there;
+/// elsewhere the test prints why it is skipped.
+pub fn skip_without(available: bool, what: &str) -> bool {
+    if available {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is missing in CI: .ci/run must install it"
+    );
+    eprintln!("SKIPPED: {what} is not available");
+    true
+}

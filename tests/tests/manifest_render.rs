@@ -339,19 +339,16 @@ fn digest_ignores_formatting_and_key_order() {
 }
 
 #[test]
-fn kustomization_directories_are_refused_clearly_until_supported() {
+fn an_empty_kustomization_renders_nothing() {
     let dir = tempdir();
     write(dir.path(), "k/kustomization.yaml", "resources: []\n");
-    let run = render().arg("k").current_dir(dir.path()).run();
-    // Once the native kustomize engine lands this renders; until then it must say so.
-    if run.code != 0 {
-        let run = run.code(2);
-        assert!(
-            run.stderr.starts_with("manifest-render: error: k: "),
-            "{}",
-            run.stderr
-        );
-    }
+    render()
+        .arg("k")
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_is("")
+        .stderr_is("");
 }
 
 // ---- bad input: one clear line, exit 2, nothing written ----------------------------------------

@@ -1,18 +1,68 @@
-//! Rendering Helm charts through the `helm` binary (`helm template`).
+//! Rendering Helm charts through the `helm` binary (`helm template`): the chart directory given
+//! on the command line, and kustomize's `helmCharts` entries (built by the kustomize module).
+//! helm is found on PATH unless `--helm-command` names it; without it we fail with a clear
+//! message rather than skip the chart.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
 
-use gitops::{Error, Object};
+use gitops::{manifest, Error, Object};
 
 /// Renders the chart in `chart` with `values` files, like `helm template`.
 pub fn template(
     chart: &Path,
-    _values: &[std::path::PathBuf],
-    _namespace: Option<&str>,
-    _helm_command: Option<&Path>,
+    values: &[PathBuf],
+    namespace: Option<&str>,
+    helm_command: Option<&Path>,
 ) -> Result<Vec<Object>, Error> {
-    Err(Error::Unsupported(format!(
-        "{}: Helm charts are not supported yet (render with `helm template` and pipe the output in)",
-        chart.display()
-    )))
+    let mut args: Vec<OsString> = vec!["template".into(), chart.as_os_str().to_owned()];
+    for v in values {
+        args.push("--values".into());
+        args.push(v.as_os_str().to_owned());
+    }
+    if let Some(ns) = namespace {
+        args.push("--namespace".into());
+        args.push(ns.into());
+    }
+    run(helm_command, &args, &chart.display().to_string())
+}
+
+/// Runs `helm` with `args` and parses its output; `label` names the chart in messages and
+/// object sources.
+pub fn run(
+    helm_command: Option<&Path>,
+    args: &[OsString],
+    label: &str,
+) -> Result<Vec<Object>, Error> {
+    let helm = helm_command.map_or_else(|| PathBuf::from("helm"), Path::to_path_buf);
+    let output = Command::new(&helm).args(args).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Usage(format!(
+                "{label}: rendering a Helm chart needs the `helm` binary, which was not found ({}); install helm or pass --helm-command PATH",
+                helm.display()
+            ))
+        } else {
+            Error::io(&helm, e)
+        }
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        return Err(Error::Usage(format!(
+            "{label}: `helm template` failed ({}): {first}",
+            output.status
+        )));
+    }
+    let text = String::from_utf8(output.stdout).map_err(|_| {
+        Error::Usage(format!(
+            "{label}: `helm template` wrote output that is not UTF-8"
+        ))
+    })?;
+    let name: Arc<str> = Arc::from(format!("{label} (helm template)"));
+    manifest::parse_stream(&text, &name)
 }

@@ -10,8 +10,10 @@ use serde_json::Value;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Kustomization {
+    #[allow(dead_code)] // accepted (kustomize reads it too) but not needed for the build
     pub api_version: Option<String>,
     pub kind: Option<String>,
+    #[allow(dead_code)]
     pub metadata: Option<Value>,
     #[serde(default)]
     pub resources: Vec<String>,
@@ -53,7 +55,7 @@ pub struct Kustomization {
     pub helm_globals: Option<HelmGlobals>,
     // Accepted so that they can be refused by name.
     #[serde(default)]
-    pub vars: Vec<Value>,
+    pub vars: Vec<Var>,
     #[serde(default)]
     pub configurations: Vec<Value>,
     #[serde(default)]
@@ -69,6 +71,32 @@ pub struct Kustomization {
     pub helm_chart_inflation_generator: Vec<Value>,
     #[serde(default)]
     pub image_tags: Vec<Value>,
+}
+
+/// A deprecated `vars` entry: `$(NAME)` in known fields becomes a field of another resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Var {
+    pub name: String,
+    pub objref: VarRef,
+    pub fieldref: Option<VarField>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VarRef {
+    pub api_version: Option<String>,
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VarField {
+    pub fieldpath: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -170,10 +198,8 @@ pub struct Generator {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ReplacementEntry {
-    Path {
-        path: String,
-    },
-    Inline(Replacement),
+    Path { path: String },
+    Inline(Box<Replacement>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -260,10 +286,11 @@ pub struct HelmChart {
 impl Kustomization {
     /// Fails on the fields this engine does not implement, naming each.
     pub fn check_supported(&self, file: &str) -> Result<(), String> {
-        let refuse = |field: &str, why: &str| Err(format!("{file}: `{field}` is not supported by manifest-render's kustomize engine{why}"));
-        if !self.vars.is_empty() {
-            return refuse("vars", " (deprecated in kustomize; use `replacements`)");
-        }
+        let refuse = |field: &str, why: &str| {
+            Err(format!(
+                "{file}: `{field}` is not supported by manifest-render's kustomize engine{why}"
+            ))
+        };
         if !self.configurations.is_empty() {
             return refuse("configurations", " (custom transformer configurations)");
         }
@@ -296,7 +323,11 @@ impl Kustomization {
                 return refuse("images.tagSuffix", "");
             }
         }
-        for g in self.config_map_generator.iter().chain(&self.secret_generator) {
+        for g in self
+            .config_map_generator
+            .iter()
+            .chain(&self.secret_generator)
+        {
             if g.kv_sources.is_some() {
                 return refuse("kvSources", "");
             }
@@ -313,7 +344,11 @@ impl Kustomization {
                         return refuse("replacements.targets.options.encoding", "");
                     }
                 }
-                if r.source.as_ref().and_then(|s| s.options.as_ref()).is_some_and(|o| o.encoding.is_some()) {
+                if r.source
+                    .as_ref()
+                    .and_then(|s| s.options.as_ref())
+                    .is_some_and(|o| o.encoding.is_some())
+                {
                     return refuse("replacements.source.options.encoding", "");
                 }
             }

@@ -19,6 +19,8 @@ pub struct Loader {
     /// The directory with symlinks resolved (for the restrictor).
     real: PathBuf,
     pub restrictor: LoadRestrictor,
+    /// Real paths of directories already resolved (overlays list hundreds of files).
+    real_dirs: std::cell::RefCell<std::collections::HashMap<PathBuf, PathBuf>>,
 }
 
 /// What a `resources` entry is.
@@ -34,6 +36,7 @@ impl Loader {
             dir: dir.to_path_buf(),
             real,
             restrictor,
+            real_dirs: std::cell::RefCell::default(),
         })
     }
 
@@ -83,7 +86,7 @@ impl Loader {
         if self.restrictor == LoadRestrictor::None {
             return Ok(());
         }
-        let real = path.canonicalize().map_err(|e| Error::io(path, e))?;
+        let real = self.real_path(path)?;
         if !real.starts_with(&self.real) {
             return Err(Error::Usage(format!(
                 "{}: {field} entry {rel:?}: security; file '{}' is not in or below '{}' (kustomize's load restrictor; pass --load-restrictor None to allow it)",
@@ -95,11 +98,40 @@ impl Loader {
         Ok(())
     }
 
+    /// `path` with symlinks resolved: the parent directory is resolved once and cached; the file
+    /// itself only when it is a symlink.
+    fn real_path(&self, path: &Path) -> Result<PathBuf, Error> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return path.canonicalize().map_err(|e| Error::io(path, e));
+        };
+        let is_link = std::fs::symlink_metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .file_type()
+            .is_symlink();
+        if is_link || name == ".." || name == "." {
+            return path.canonicalize().map_err(|e| Error::io(path, e));
+        }
+        let mut cache = self.real_dirs.borrow_mut();
+        let real_parent = match cache.get(parent) {
+            Some(p) => p.clone(),
+            None => {
+                let p = parent.canonicalize().map_err(|e| Error::io(parent, e))?;
+                cache.insert(parent.to_path_buf(), p.clone());
+                p
+            }
+        };
+        Ok(real_parent.join(name))
+    }
+
     /// The path of a file named in `field`, checked against the restrictor.
     pub fn file(&self, rel: &str, field: &str) -> Result<PathBuf, Error> {
         let path = self.join(rel, field)?;
         if !path.is_file() {
-            let what = if path.is_dir() { "is a directory, expected a file" } else { "no such file" };
+            let what = if path.is_dir() {
+                "is a directory, expected a file"
+            } else {
+                "no such file"
+            };
             return Err(Error::Usage(format!(
                 "{}: {field} entry {rel:?}: {what} ({})",
                 self.kustomization_name(),

@@ -1,8 +1,36 @@
 //! Building kustomize directories natively, with the output of `kustomize build` (v5).
+//!
+//! The build follows kustomize's `KustTarget`: for each kustomization, resources (files and
+//! nested kustomizations) are accumulated, generators run, components are applied, then the
+//! built-in transformers run in kustomize's order (patches, namespace, prefix, suffix, labels,
+//! annotations, JSON 6902 patches, replicas, images, replacements). At the top, generated
+//! objects get their hash suffixes, name references are fixed, and the result is sorted.
+//! Anything this engine does not implement is refused by name, never ignored.
+
+mod fieldspec;
+mod generators;
+mod helm_charts;
+mod kustomization;
+mod loader;
+mod namereference;
+mod patch_json6902;
+mod patch_sm;
+mod replacements;
+mod resource;
+mod selector;
+mod transformers;
+mod vars;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use gitops::{Error, Object};
+use gitops::manifest::{self, Scopes};
+use gitops::{Error, Object, Source};
+use serde_json::Value;
+
+use kustomization::{Kustomization, Patch};
+use loader::{Entry, Loader};
+use resource::{describe, same_id, Res};
 
 /// Whether a kustomization may read files outside its own directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -38,9 +66,709 @@ pub fn kustomization_file(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Builds the kustomization in `dir`, like `kustomize build dir`.
-pub fn build(dir: &Path, _options: &Options) -> Result<Vec<Object>, Error> {
-    Err(Error::Unsupported(format!(
-        "{}: kustomization directories are not supported yet (render the plain YAML files, or use `kubectl kustomize`)",
-        dir.display()
-    )))
+pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
+    let mut builder = Builder {
+        options,
+        stack: Vec::new(),
+        scopes: Scopes::learn(&[]),
+        vars: Vec::new(),
+    };
+    let (k, loader) = builder.load(dir)?;
+    let mut acc = Vec::new();
+    builder.accumulate(&k, &loader, &mut acc)?;
+    for res in acc.iter_mut() {
+        if res
+            .obj
+            .annotation("kustomize.config.k8s.io/needs-hash")
+            .is_some()
+        {
+            return Err(Error::Unsupported(format!(
+                "{}: {}: the annotation kustomize.config.k8s.io/needs-hash is not supported by manifest-render",
+                res.obj.source,
+                res.id().short()
+            )));
+        }
+        if res.needs_hash {
+            let h = generators::hash(&res.obj.value);
+            res.store_previous_id();
+            let name = format!("{}-{h}", res.name());
+            res.set_name(&name);
+        }
+    }
+    namereference::fix(&mut acc, &builder.scopes)?;
+    vars::resolve(&mut acc, &builder.vars, &builder.scopes)?;
+    acc.retain(|r| r.obj.annotation("config.kubernetes.io/local-config") != Some("true"));
+    let fifo = k
+        .sort_options
+        .as_ref()
+        .and_then(|s| s.order.as_deref())
+        .map(|o| match o {
+            "fifo" => Ok(true),
+            "legacy" => Ok(false),
+            other => Err(Error::Usage(format!(
+                "{}: sortOptions.order {other:?} must be legacy or fifo",
+                loader.kustomization_name()
+            ))),
+        })
+        .transpose()?
+        .unwrap_or(false);
+    let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
+    if !fifo {
+        let mut keyed: Vec<(gitops::Identity, Object)> =
+            objects.into_iter().map(|o| (o.identity(), o)).collect();
+        keyed.sort_by(|a, b| manifest::legacy_order(&a.0, &b.0));
+        objects = keyed.into_iter().map(|(_, o)| o).collect();
+    }
+    Ok(objects)
+}
+
+struct Builder<'a> {
+    options: &'a Options,
+    /// Real paths of the kustomizations being built (to refuse cycles).
+    stack: Vec<PathBuf>,
+    scopes: Scopes,
+    /// `vars` of every level, resolved at the end of the build.
+    vars: Vec<vars::Bound>,
+}
+
+fn warn_deprecated(file: &str, field: &str, instead: &str) {
+    tracing::warn!(
+        "{file}: '{field}' is deprecated. Please use '{instead}' instead. Run 'kustomize edit fix' to update your Kustomization automatically."
+    );
+}
+
+impl Builder<'_> {
+    fn load(&self, dir: &Path) -> Result<(Kustomization, Loader), Error> {
+        let Some(file) = kustomization_file(dir) else {
+            return Err(Error::Usage(format!(
+                "{}: unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory",
+                dir.display()
+            )));
+        };
+        let name: Arc<str> = Arc::from(file.display().to_string());
+        let text = manifest::read_text(&file, &name)?;
+        let mut value = Value::Null;
+        for doc in manifest::split_documents(&text) {
+            if let Some(v) = manifest::parse_document(&doc, &name)? {
+                if !value.is_null() {
+                    return Err(Error::Usage(format!(
+                        "{name}: a kustomization file must hold one document"
+                    )));
+                }
+                value = v;
+            }
+        }
+        if value.is_null() {
+            value = Value::Object(serde_json::Map::new());
+        }
+        let k: Kustomization = serde_json::from_value(value).map_err(|e| Error::Syntax {
+            at: gitops::Location::new(&*name, 1, 0),
+            message: format!("invalid kustomization: {e}"),
+        })?;
+        k.check_supported(&name).map_err(Error::Unsupported)?;
+        if let Some(kind) = k.kind.as_deref() {
+            if kind != "Kustomization" && kind != "Component" {
+                return Err(Error::Usage(format!(
+                    "{name}: kind {kind:?} must be Kustomization or Component"
+                )));
+            }
+        }
+        let loader = Loader::new(dir, self.options.load_restrictor)?;
+        Ok((k, loader))
+    }
+
+    fn accumulate(
+        &mut self,
+        k: &Kustomization,
+        loader: &Loader,
+        acc: &mut Vec<Res>,
+    ) -> Result<(), Error> {
+        let file = loader.kustomization_name();
+        let real = loader.real_root().to_path_buf();
+        if self.stack.contains(&real) {
+            return Err(Error::Usage(format!(
+                "{file}: cycle detected: the kustomization includes itself"
+            )));
+        }
+        self.stack.push(real);
+        let result = self.accumulate_inner(k, loader, acc, &file);
+        self.stack.pop();
+        result
+    }
+
+    fn accumulate_inner(
+        &mut self,
+        k: &Kustomization,
+        loader: &Loader,
+        acc: &mut Vec<Res>,
+        file: &str,
+    ) -> Result<(), Error> {
+        if !k.bases.is_empty() {
+            warn_deprecated(file, "bases", "resources");
+        }
+        let mut ids = IdIndex::new(acc, &self.scopes);
+        let entries: Vec<(&String, Entry)> = k
+            .resources
+            .iter()
+            .chain(&k.bases)
+            .map(|e| loader.entry(e, "resources").map(|entry| (e, entry)))
+            .collect::<Result<_, _>>()?;
+        let files: Vec<&Path> = entries
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::File(p) => Some(p.as_path()),
+                Entry::Dir(_) => None,
+            })
+            .collect();
+        let mut parsed = parse_files(&files).into_iter();
+        for (entry, kind) in &entries {
+            match kind {
+                Entry::File(_) => {
+                    let objects = parsed.next().unwrap_or_else(|| Ok(Vec::new()))?;
+                    for obj in objects {
+                        ids.append(acc, Res::new(obj), &self.scopes)?;
+                    }
+                }
+                Entry::Dir(dir) => {
+                    let (sub, sub_loader) = self.load(dir)?;
+                    if sub.kind.as_deref() == Some("Component") {
+                        return Err(Error::Usage(format!(
+                            "{file}: resources entry {entry:?} is a Component; list it under `components`"
+                        )));
+                    }
+                    let mut sub_acc = Vec::new();
+                    self.accumulate(&sub, &sub_loader, &mut sub_acc)?;
+                    for res in sub_acc {
+                        ids.append(acc, res, &self.scopes)?;
+                    }
+                }
+            }
+        }
+        self.run_generators(k, loader, acc, file)?;
+        for entry in &k.components {
+            match loader.entry(entry, "components")? {
+                Entry::File(_) => {
+                    return Err(Error::Usage(format!(
+                        "{file}: components entry {entry:?} must be a directory"
+                    )));
+                }
+                Entry::Dir(dir) => {
+                    let (sub, sub_loader) = self.load(&dir)?;
+                    if sub.kind.as_deref() != Some("Component") {
+                        return Err(Error::Usage(format!(
+                            "{file}: components entry {entry:?}: expected kind 'Component' in {}",
+                            sub_loader.kustomization_name()
+                        )));
+                    }
+                    self.accumulate(&sub, &sub_loader, acc)?;
+                }
+            }
+        }
+        self.run_transformers(k, loader, acc, file)?;
+        if !k.vars.is_empty() {
+            warn_deprecated(file, "vars", "replacements");
+            vars::bind(&k.vars, file, &mut self.vars)?;
+        }
+        Ok(())
+    }
+
+    fn run_generators(
+        &mut self,
+        k: &Kustomization,
+        loader: &Loader,
+        acc: &mut Vec<Res>,
+        _file: &str,
+    ) -> Result<(), Error> {
+        let global = k.generator_options.as_ref();
+        for g in &k.config_map_generator {
+            let res = generators::generate(loader, g, "ConfigMap", global)?;
+            absorb(acc, res, &self.scopes)?;
+        }
+        for g in &k.secret_generator {
+            let res = generators::generate(loader, g, "Secret", global)?;
+            absorb(acc, res, &self.scopes)?;
+        }
+        if !k.helm_charts.is_empty() {
+            for obj in helm_charts::inflate(loader, k, self.options.helm_command.as_deref())? {
+                absorb(acc, Res::new(obj), &self.scopes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_transformers(
+        &mut self,
+        k: &Kustomization,
+        loader: &Loader,
+        acc: &mut Vec<Res>,
+        file: &str,
+    ) -> Result<(), Error> {
+        if !k.patches_strategic_merge.is_empty() {
+            warn_deprecated(file, "patchesStrategicMerge", "patches");
+            for entry in &k.patches_strategic_merge {
+                // An entry is a file path or an inline patch.
+                let is_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+                let patch = if is_inline {
+                    Patch {
+                        patch: Some(entry.clone()),
+                        ..Patch::default()
+                    }
+                } else {
+                    Patch {
+                        path: Some(entry.clone()),
+                        ..Patch::default()
+                    }
+                };
+                apply_patch(acc, loader, &patch, "patchesStrategicMerge", &self.scopes)?;
+            }
+        }
+        for patch in &k.patches {
+            apply_patch(acc, loader, patch, "patches", &self.scopes)?;
+        }
+        if let Some(ns) = k.namespace.as_deref().filter(|s| !s.is_empty()) {
+            transformers::namespace::apply(acc, ns, &self.scopes);
+        }
+        if let Some(p) = k.name_prefix.as_deref().filter(|s| !s.is_empty()) {
+            transformers::metadata::prefix(acc, p);
+        }
+        if let Some(s) = k.name_suffix.as_deref().filter(|s| !s.is_empty()) {
+            transformers::metadata::suffix(acc, s);
+        }
+        for label in &k.labels {
+            let pairs: Vec<(String, String)> = label
+                .pairs
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect();
+            let mut specs: Vec<fieldspec::FieldSpec> = label
+                .fields
+                .iter()
+                .map(|f| {
+                    fieldspec::FieldSpec::new(&f.group, &f.version, &f.kind, &f.path, f.create)
+                })
+                .collect();
+            if label.include_selectors {
+                specs.extend_from_slice(transformers::common_labels());
+            } else if label.include_templates {
+                specs.extend_from_slice(transformers::template_labels());
+            } else {
+                specs.extend_from_slice(transformers::metadata_labels());
+            }
+            transformers::metadata::set_maps(acc, &specs, &pairs, "labels")?;
+        }
+        if !k.common_labels.is_empty() {
+            warn_deprecated(file, "commonLabels", "labels");
+            let pairs: Vec<(String, String)> = k
+                .common_labels
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect();
+            transformers::metadata::set_maps(
+                acc,
+                transformers::common_labels(),
+                &pairs,
+                "commonLabels",
+            )?;
+        }
+        if !k.common_annotations.is_empty() {
+            let pairs: Vec<(String, String)> = k
+                .common_annotations
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect();
+            transformers::metadata::set_maps(
+                acc,
+                transformers::common_annotations(),
+                &pairs,
+                "commonAnnotations",
+            )?;
+        }
+        if !k.patches_json6902.is_empty() {
+            warn_deprecated(file, "patchesJson6902", "patches");
+            for patch in &k.patches_json6902 {
+                apply_patch(acc, loader, patch, "patchesJson6902", &self.scopes)?;
+            }
+        }
+        for r in &k.replicas {
+            transformers::metadata::replicas(
+                acc,
+                transformers::replicas(),
+                &r.name,
+                r.count,
+                file,
+            )?;
+        }
+        transformers::images::apply(acc, &k.images);
+        if !k.replacements.is_empty() {
+            replacements::apply(acc, loader, &k.replacements, &self.scopes)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and parses resource files, on two threads when there are many (YAML parsing dominates
+/// a build); results come back in the order of `files`.
+fn parse_files(files: &[&Path]) -> Vec<Result<Vec<Object>, Error>> {
+    let one = |path: &Path| -> Result<Vec<Object>, Error> {
+        let name: Arc<str> = Arc::from(path.display().to_string());
+        let text = manifest::read_text(path, &name)?;
+        manifest::parse_stream(&text, &name)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2);
+    if files.len() < 16 || threads < 2 {
+        return files.iter().map(|p| one(p)).collect();
+    }
+    let half = files.len() / 2;
+    let (first, second) = files.split_at(half);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(|p| one(p)).collect::<Vec<_>>());
+        let mut out: Vec<_> = first.iter().map(|p| one(p)).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(_) => out.extend(second.iter().map(|p| one(p))),
+        }
+        out
+    })
+}
+
+/// The ids in an accumulator (group, version, kind, effective namespace, name), so that adding
+/// thousands of resources stays linear.
+struct IdIndex {
+    seen: std::collections::HashMap<(String, String, String, String, String), usize>,
+}
+
+impl IdIndex {
+    fn new(acc: &[Res], scopes: &Scopes) -> Self {
+        let mut seen = std::collections::HashMap::with_capacity(acc.len());
+        for (i, r) in acc.iter().enumerate() {
+            seen.insert(Self::key(&r.id(), scopes), i);
+        }
+        IdIndex { seen }
+    }
+
+    fn key(id: &gitops::Identity, scopes: &Scopes) -> (String, String, String, String, String) {
+        (
+            id.group.clone(),
+            id.version.clone(),
+            id.kind.clone(),
+            resource::effective_namespace(id, scopes).to_owned(),
+            id.name.clone(),
+        )
+    }
+
+    /// Adds a resource, refusing a second one with the same id.
+    fn append(&mut self, acc: &mut Vec<Res>, res: Res, scopes: &Scopes) -> Result<(), Error> {
+        let id = res.id();
+        let key = Self::key(&id, scopes);
+        if let Some(&i) = self.seen.get(&key) {
+            return Err(Error::Object {
+                at: res.obj.source.location(),
+                object: id.short(),
+                message: format!(
+                    "may not add resource with an already registered id: {} (first from {})",
+                    describe(&id),
+                    acc[i].obj.source
+                ),
+            });
+        }
+        self.seen.insert(key, acc.len());
+        acc.push(res);
+        Ok(())
+    }
+}
+
+/// Adds a generated resource according to its behavior (create, merge, replace).
+fn absorb(acc: &mut Vec<Res>, mut res: Res, scopes: &Scopes) -> Result<(), Error> {
+    let id = res.id();
+    let matches: Vec<usize> = acc
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.all_ids().any(|rid| same_id(&rid, &id, scopes)))
+        .map(|(i, _)| i)
+        .collect();
+    let behavior = res.behavior.clone().unwrap_or_else(|| "create".to_owned());
+    match matches.as_slice() {
+        [] => {
+            if behavior != "create" {
+                return Err(Error::Object {
+                    at: res.obj.source.location(),
+                    object: id.short(),
+                    message: format!(
+                        "id {} does not exist; cannot merge or replace",
+                        describe(&id)
+                    ),
+                });
+            }
+            acc.push(res);
+            Ok(())
+        }
+        [i] => {
+            let old = &acc[*i];
+            match behavior.as_str() {
+                "replace" | "merge" => {}
+                _ => {
+                    return Err(Error::Object {
+                        at: res.obj.source.location(),
+                        object: id.short(),
+                        message: format!(
+                            "id {} exists; behavior must be merge or replace",
+                            describe(&id)
+                        ),
+                    });
+                }
+            }
+            let mut labels = old.string_map("labels");
+            labels.extend(res.string_map("labels"));
+            let mut annotations = old.string_map("annotations");
+            annotations.extend(res.string_map("annotations"));
+            if behavior == "merge" {
+                for field in ["data", "binaryData"] {
+                    let mut merged = match old.obj.value.get(field) {
+                        Some(Value::Object(m)) => m.clone(),
+                        _ => serde_json::Map::new(),
+                    };
+                    if let Some(Value::Object(new)) = res.obj.value.get(field) {
+                        merged.extend(new.clone());
+                    }
+                    if let Value::Object(root) = &mut res.obj.value {
+                        if merged.is_empty() {
+                            root.remove(field);
+                        } else {
+                            root.insert(field.to_owned(), Value::Object(merged));
+                        }
+                    }
+                }
+            }
+            let name = old.name().to_owned();
+            let namespace = old.obj.namespace().map(str::to_owned);
+            let meta = res.obj.metadata_mut();
+            for (field, map) in [("labels", labels), ("annotations", annotations)] {
+                if map.is_empty() {
+                    meta.remove(field);
+                } else {
+                    meta.insert(field.to_owned(), Value::Object(map));
+                }
+            }
+            meta.insert("name".into(), Value::String(name));
+            match namespace {
+                Some(ns) => {
+                    meta.insert("namespace".into(), Value::String(ns));
+                }
+                None => {
+                    meta.remove("namespace");
+                }
+            }
+            let old = &acc[*i];
+            res.org = old.org.clone();
+            res.prev = old.prev.clone();
+            res.prefixes = old.prefixes.clone();
+            res.suffixes = old.suffixes.clone();
+            res.obj.source = old.obj.source.clone();
+            acc[*i] = res;
+            Ok(())
+        }
+        _ => Err(Error::Object {
+            at: res.obj.source.location(),
+            object: id.short(),
+            message: "found multiple objects that could accept the merge".to_owned(),
+        }),
+    }
+}
+
+/// A patch's documents: JSON 6902 operations or strategic-merge patches.
+enum PatchBody {
+    /// The operations, and whether one of them may change the name, kind or namespace.
+    Json(json_patch::Patch, bool),
+    Sm(Vec<Value>),
+}
+
+fn load_patch(loader: &Loader, patch: &Patch, field: &str) -> Result<(PatchBody, Arc<str>), Error> {
+    let file = loader.kustomization_name();
+    let (name, text) = match (&patch.path, &patch.patch) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(format!(
+                "{file}: {field}: an entry has both `path` and `patch`; give one"
+            )));
+        }
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{file}: {field}: an entry has neither `path` nor `patch`"
+            )));
+        }
+        (Some(path), None) => loader.read_text(path, field)?,
+        (None, Some(inline)) => (Arc::from(format!("{file} ({field})")), inline.clone()),
+    };
+    let mut docs = Vec::new();
+    for doc in manifest::split_documents(&text) {
+        if let Some(v) = manifest::parse_document(&doc, &name)? {
+            docs.push(v);
+        }
+    }
+    if let [Value::Array(_)] = docs.as_slice() {
+        let ops = docs.pop().unwrap_or(Value::Null);
+        let touches_id = |p: &str| {
+            p.is_empty()
+                || p == "/metadata"
+                || p.starts_with("/metadata/name")
+                || p.starts_with("/metadata/namespace")
+                || p.starts_with("/kind")
+                || p.starts_with("/apiVersion")
+        };
+        let may_rename = ops.as_array().is_some_and(|ops| {
+            ops.iter().any(|op| {
+                ["path", "from"]
+                    .iter()
+                    .any(|f| op.get(*f).and_then(Value::as_str).is_some_and(touches_id))
+            })
+        });
+        let parsed =
+            patch_json6902::parse(ops).map_err(|m| Error::Usage(format!("{name}: {m}")))?;
+        return Ok((PatchBody::Json(parsed, may_rename), name));
+    }
+    // A single JSON document may also be one object holding a list of operations; anything that
+    // is not a mapping is an error.
+    for d in &docs {
+        if !d.is_object() {
+            return Err(Error::Usage(format!("{name}: a patch must be a mapping (strategic merge) or a list of JSON 6902 operations")));
+        }
+    }
+    Ok((PatchBody::Sm(docs), name))
+}
+
+fn apply_patch(
+    acc: &mut Vec<Res>,
+    loader: &Loader,
+    patch: &Patch,
+    field: &str,
+    scopes: &Scopes,
+) -> Result<(), Error> {
+    let (body, name) = load_patch(loader, patch, field)?;
+    let allow_name = patch
+        .options
+        .get("allowNameChange")
+        .copied()
+        .unwrap_or(false);
+    let allow_kind = patch
+        .options
+        .get("allowKindChange")
+        .copied()
+        .unwrap_or(false);
+    let obj_err = |res: &Res, message: String| Error::Object {
+        at: res.obj.source.location(),
+        object: res.id().short(),
+        message: format!("{message} (patch {name})"),
+    };
+    match body {
+        PatchBody::Json(ops, may_rename) => {
+            let Some(target) = &patch.target else {
+                return Err(Error::Usage(format!(
+                    "{name}: must specify a target for JSON patch"
+                )));
+            };
+            let sel = selector::Compiled::new(target)?;
+            for res in acc.iter_mut().filter(|r| sel.matches(r, scopes)) {
+                let before = may_rename.then(|| res.id());
+                patch_json6902::apply(&mut res.obj.value, &ops).map_err(|m| obj_err(res, m))?;
+                if let Some(before) = before {
+                    if res.id() != before {
+                        res.prev.push(before);
+                    }
+                }
+            }
+            Ok(())
+        }
+        PatchBody::Sm(docs) => {
+            for doc in docs {
+                let indices: Vec<usize> = match &patch.target {
+                    Some(target) => {
+                        let sel = selector::Compiled::new(target)?;
+                        acc.iter()
+                            .enumerate()
+                            .filter(|(_, r)| sel.matches(r, scopes))
+                            .map(|(i, _)| i)
+                            .collect()
+                    }
+                    None => {
+                        let pid = Object::new(doc.clone(), Source::new(name.clone(), 1)).identity();
+                        let found: Vec<usize> = acc
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| r.all_ids().any(|id| same_id(&id, &pid, scopes)))
+                            .map(|(i, _)| i)
+                            .collect();
+                        if found.len() != 1 {
+                            let what = if found.is_empty() {
+                                "no resource matches"
+                            } else {
+                                "multiple resources match"
+                            };
+                            return Err(Error::Usage(format!(
+                                "{name}: {what} strategic merge patch \"{}\"",
+                                describe(&pid)
+                            )));
+                        }
+                        found
+                    }
+                };
+                let mut deleted = Vec::new();
+                for i in indices {
+                    let res = &mut acc[i];
+                    let (n, ns, k) = (
+                        res.name().to_owned(),
+                        res.obj.namespace().map(str::to_owned),
+                        res.kind().to_owned(),
+                    );
+                    let before = (allow_name || allow_kind).then(|| res.id());
+                    let mut p = doc.clone();
+                    if patch.target.is_some() {
+                        // kustomize gives a targeted patch the target's group, version and kind.
+                        if let Value::Object(m) = &mut p {
+                            let api = res.obj.api_version().to_owned();
+                            m.insert("apiVersion".into(), Value::String(api));
+                            if !allow_kind {
+                                m.insert("kind".into(), Value::String(k.clone()));
+                            }
+                        }
+                        if !allow_name {
+                            if let Some(Value::Object(m)) = p.get_mut("metadata") {
+                                m.insert("name".into(), Value::String(n.clone()));
+                            }
+                        }
+                    }
+                    let outcome =
+                        patch_sm::apply(&mut res.obj.value, &p).map_err(|m| obj_err(res, m))?;
+                    if outcome == patch_sm::Outcome::Deleted {
+                        deleted.push(i);
+                        continue;
+                    }
+                    if !allow_kind {
+                        if let Value::Object(root) = &mut res.obj.value {
+                            root.insert("kind".into(), Value::String(k));
+                        }
+                    }
+                    if !allow_name {
+                        res.set_name(&n);
+                    }
+                    match ns {
+                        Some(ns) => res.obj.set_namespace(&ns),
+                        None => {
+                            res.obj.metadata_mut().remove("namespace");
+                        }
+                    }
+                    if let Some(before) = before {
+                        if res.id() != before {
+                            res.prev.push(before);
+                        }
+                    }
+                }
+                deleted.sort_unstable();
+                for i in deleted.into_iter().rev() {
+                    acc.remove(i);
+                }
+            }
+            Ok(())
+        }
+    }
 }

@@ -62,7 +62,9 @@ impl Res {
     }
 
     pub fn set_name(&mut self, name: &str) {
-        self.obj.metadata_mut().insert("name".to_owned(), Value::String(name.to_owned()));
+        self.obj
+            .metadata_mut()
+            .insert("name".to_owned(), Value::String(name.to_owned()));
     }
 
     /// The current id followed by all previous ones (kustomize's "any id").
@@ -101,7 +103,15 @@ pub fn same_id(a: &Identity, b: &Identity, scopes: &Scopes) -> bool {
 /// Same group/kind/name/namespace; version ignored (how kustomize matches patches to targets
 /// loosely is by full GVK, so this is only for messages).
 pub fn describe(id: &Identity) -> String {
-    let ns = if id.namespace.is_empty() { "[noNs]".to_owned() } else { id.namespace.clone() };
-    let group = if id.group.is_empty() { "[noGrp]".to_owned() } else { id.group.clone() };
+    let ns = if id.namespace.is_empty() {
+        "[noNs]".to_owned()
+    } else {
+        id.namespace.clone()
+    };
+    let group = if id.group.is_empty() {
+        "[noGrp]".to_owned()
+    } else {
+        id.group.clone()
+    };
     format!("{}.{}.{}/{}.{}", id.kind, id.version, group, id.name, ns)
 }

@@ -1,0 +1,162 @@
+//! `images`: rewrites container images (name, tag, digest) in every `containers` and
+//! `initContainers` list anywhere in a resource, as kustomize's image transformer does.
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::super::kustomization::Image;
+use super::super::resource::Res;
+
+struct Rule<'a> {
+    image: &'a Image,
+    matcher: Option<Regex>,
+}
+
+pub fn apply(resources: &mut [Res], images: &[Image]) {
+    if images.is_empty() {
+        return;
+    }
+    let rules: Vec<Rule<'_>> = images
+        .iter()
+        .map(|image| Rule {
+            image,
+            // kustomize builds this pattern from the name unescaped; we do the same.
+            matcher: Regex::new(&format!(
+                "^{}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$",
+                image.name
+            ))
+            .ok(),
+        })
+        .collect();
+    for res in resources.iter_mut() {
+        for rule in &rules {
+            visit(&mut res.obj.value, rule);
+        }
+    }
+}
+
+fn visit(value: &mut Value, rule: &Rule<'_>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "containers" || key == "initContainers" {
+                    if let Value::Array(items) = child {
+                        for item in items {
+                            if let Some(Value::String(image)) = item.get_mut("image") {
+                                if let Some(new) = update(image, rule) {
+                                    *image = new;
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    visit(child, rule);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                visit(item, rule);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn update(image: &str, rule: &Rule<'_>) -> Option<String> {
+    if !rule.matcher.as_ref()?.is_match(image) {
+        return None;
+    }
+    let (mut name, mut tag, mut digest) = split(image);
+    let img = rule.image;
+    if let Some(n) = img.new_name.as_deref().filter(|s| !s.is_empty()) {
+        name = n.to_owned();
+    }
+    let new_tag = img.new_tag.as_deref().filter(|s| !s.is_empty());
+    let new_digest = img.digest.as_deref().filter(|s| !s.is_empty());
+    match (new_tag, new_digest) {
+        (Some(t), Some(d)) => {
+            tag = t.to_owned();
+            digest = d.to_owned();
+        }
+        (Some(t), None) => {
+            tag = t.to_owned();
+            digest.clear();
+        }
+        (None, Some(d)) => {
+            tag.clear();
+            digest = d.to_owned();
+        }
+        (None, None) => {}
+    }
+    if !tag.is_empty() {
+        name.push(':');
+        name.push_str(&tag);
+    }
+    if !digest.is_empty() {
+        name.push('@');
+        name.push_str(&digest);
+    }
+    Some(name)
+}
+
+/// kustomize's `image.Split`: name, tag, digest (a registry port is part of the name).
+pub fn split(image: &str) -> (String, String, String) {
+    let slash = image.find('/').filter(|&i| i > 0).unwrap_or(0);
+    let search = &image[slash..];
+    let at = search.find('@');
+    let colon = search.find(':');
+    match (colon, at) {
+        (None, None) => (image.to_owned(), String::new(), String::new()),
+        (Some(c), Some(d)) if c < d => {
+            let (c, d) = (c + slash, d + slash);
+            (
+                image[..c].to_owned(),
+                image[c + 1..d].to_owned(),
+                image[d + 1..].to_owned(),
+            )
+        }
+        (_, Some(d)) => {
+            let d = d + slash;
+            (
+                image[..d].to_owned(),
+                String::new(),
+                image[d + 1..].to_owned(),
+            )
+        }
+        (Some(c), None) => {
+            let c = c + slash;
+            (
+                image[..c].to_owned(),
+                image[c + 1..].to_owned(),
+                String::new(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_like_kustomize() {
+        assert_eq!(split("nginx"), ("nginx".into(), "".into(), "".into()));
+        assert_eq!(
+            split("nginx:1.2"),
+            ("nginx".into(), "1.2".into(), "".into())
+        );
+        assert_eq!(
+            split("reg:5000/app:1"),
+            ("reg:5000/app".into(), "1".into(), "".into())
+        );
+        assert_eq!(
+            split("app@sha256:ab"),
+            ("app".into(), "".into(), "sha256:ab".into())
+        );
+        assert_eq!(
+            split("app:1@sha256:ab"),
+            ("app".into(), "1".into(), "sha256:ab".into())
+        );
+    }
+}

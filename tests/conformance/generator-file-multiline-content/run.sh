@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+echo "hello $USER"
+	indented with tab

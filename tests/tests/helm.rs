@@ -1,0 +1,227 @@
+//! Helm charts through manifest-render: a chart directory with `--values`, and `helmCharts:` in
+//! a kustomization (compared with `kubectl kustomize --enable-helm`). Tests that need helm skip
+//! with a printed reason when neither `HELM_BIN` nor `helm` on PATH is available
+//! (`.ci/install-helm.sh PREFIX` installs helm v3.17.3).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::{tempdir, write, Cmd};
+
+fn helm() -> Option<PathBuf> {
+    let candidate =
+        std::env::var_os("HELM_BIN").map_or_else(|| PathBuf::from("helm"), PathBuf::from);
+    let ok = Command::new(&candidate)
+        .args(["version", "--short"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(candidate)
+}
+
+fn write_chart(dir: &Path) {
+    write(
+        dir,
+        "charts/demo/Chart.yaml",
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    );
+    write(
+        dir,
+        "charts/demo/values.yaml",
+        "replicas: 1\ngreeting: hello\nnested:\n  a: 1\n  b: 2\n",
+    );
+    write(
+        dir,
+        "charts/demo/templates/app.yaml",
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-cfg
+data:
+  greeting: {{ .Values.greeting | quote }}
+  nested: {{ toJson .Values.nested | quote }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.0
+        envFrom:
+        - configMapRef:
+            name: {{ .Release.Name }}-cfg
+"#,
+    );
+}
+
+/// Isolated helm state, as ENVIRONMENT.md recommends.
+fn helm_env(cmd: Cmd, dir: &Path) -> Cmd {
+    cmd.env("HELM_CACHE_HOME", dir.join(".helm/cache"))
+        .env("HELM_CONFIG_HOME", dir.join(".helm/config"))
+        .env("HELM_DATA_HOME", dir.join(".helm/data"))
+}
+
+#[test]
+fn chart_directory_renders_with_values_file() {
+    let helm = helm();
+    if harness::skip_without(helm.is_some(), "helm (HELM_BIN or on PATH)") {
+        return;
+    }
+    let helm = helm.unwrap();
+    let tmp = tempdir();
+    write_chart(tmp.path());
+    write(
+        tmp.path(),
+        "prod.yaml",
+        "replicas: 4\ngreeting: \"bonjour: monde\"\n",
+    );
+    let run = helm_env(Cmd::new("manifest-render"), tmp.path())
+        .arg(tmp.path().join("charts/demo"))
+        .args(["--values"])
+        .arg(tmp.path().join("prod.yaml"))
+        .args(["-n", "shop", "--helm-command"])
+        .arg(&helm)
+        .run()
+        .success();
+    // Objects in kustomize's order and style; the namespace defaulted by -n.
+    assert_eq!(
+        run.stdout,
+        "apiVersion: v1
+data:
+  greeting: 'bonjour: monde'
+  nested: '{\"a\":1,\"b\":2}'
+kind: ConfigMap
+metadata:
+  name: release-name-cfg
+  namespace: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: release-name-web
+  namespace: shop
+spec:
+  replicas: 4
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - envFrom:
+        - configMapRef:
+            name: release-name-cfg
+        image: nginx:1.0
+        name: web
+"
+    );
+}
+
+#[test]
+fn helm_charts_in_a_kustomization_match_kubectl_kustomize() {
+    let helm = helm();
+    if harness::skip_without(helm.is_some(), "helm (HELM_BIN or on PATH)") {
+        return;
+    }
+    let helm = helm.unwrap();
+    let kubectl = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output();
+    if harness::skip_without(kubectl.is_ok(), "kubectl (the oracle) on PATH") {
+        return;
+    }
+    let tmp = tempdir();
+    write_chart(tmp.path());
+    write(tmp.path(), "extra-values.yaml", "replicas: 2\n");
+    write(
+        tmp.path(),
+        "kustomization.yaml",
+        "namePrefix: k-
+namespace: apps
+commonLabels:
+  team: blue
+helmCharts:
+- name: demo
+  releaseName: rel
+  namespace: apps
+  additionalValuesFiles: [extra-values.yaml]
+  valuesInline:
+    greeting: hi there
+    nested:
+      b: 3
+",
+    );
+    let oracle = Command::new("kubectl")
+        .args(["kustomize", "--enable-helm", "--helm-command"])
+        .arg(&helm)
+        .arg(tmp.path())
+        .env("HELM_CACHE_HOME", tmp.path().join(".helm/cache"))
+        .env("HELM_CONFIG_HOME", tmp.path().join(".helm/config"))
+        .env("HELM_DATA_HOME", tmp.path().join(".helm/data"))
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(
+        oracle.status.success(),
+        "{}",
+        String::from_utf8_lossy(&oracle.stderr)
+    );
+    let run = helm_env(Cmd::new("manifest-render"), tmp.path())
+        .arg(tmp.path())
+        .arg("--helm-command")
+        .arg(&helm)
+        .run()
+        .success();
+    assert_eq!(run.stdout, String::from_utf8_lossy(&oracle.stdout));
+    assert!(
+        run.stdout.contains("name: k-rel-cfg") && run.stdout.contains("replicas: 2"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn missing_helm_is_a_clear_error() {
+    let tmp = tempdir();
+    write_chart(tmp.path());
+    let missing = tmp.path().join("no-such-helm");
+    let run = Cmd::new("manifest-render")
+        .arg(tmp.path().join("charts/demo"))
+        .arg("--helm-command")
+        .arg(&missing)
+        .run()
+        .code(2);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains("needs the `helm` binary") && run.stderr.contains("--helm-command"),
+        "{}",
+        run.stderr
+    );
+
+    write(
+        tmp.path(),
+        "kustomization.yaml",
+        "helmCharts:\n- name: demo\n  releaseName: r\n",
+    );
+    let run = Cmd::new("manifest-render")
+        .arg(tmp.path())
+        .arg("--helm-command")
+        .arg(&missing)
+        .run()
+        .code(2);
+    assert!(
+        run.stderr.contains("helmCharts demo") && run.stderr.contains("needs the `helm` binary"),
+        "{}",
+        run.stderr
+    );
+}

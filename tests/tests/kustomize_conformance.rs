@@ -1,0 +1,210 @@
+//! Conformance of manifest-render's kustomize engine with `kubectl kustomize` (kustomize v5,
+//! the oracle): every directory under `tests/conformance/` is rendered by both, and the
+//! outputs must be the same documents in the same order — byte for byte. A case where the
+//! oracle fails must make manifest-render fail with exit code 2.
+//!
+//! Cases that cannot be byte-identical would be listed in `NOT_BYTE_IDENTICAL` with the reason;
+//! they must still parse to the same documents. The list is empty today.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::Cmd;
+
+/// Cases allowed to differ in YAML text (same parsed documents), with why.
+const NOT_BYTE_IDENTICAL: &[(&str, &str)] = &[];
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn kubectl_available() -> bool {
+    Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Splits a YAML stream into parsed documents.
+fn documents(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n---\n")
+        .map(|doc| {
+            serde_yaml::from_str::<serde_json::Value>(doc)
+                .unwrap_or_else(|e| panic!("unparsable output: {e}\n{doc}"))
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+#[test]
+fn kustomize_conformance() {
+    if harness::skip_without(
+        kubectl_available(),
+        "`kubectl` (with kustomize v5) on PATH, the conformance oracle",
+    ) {
+        return;
+    }
+    let cases = cases();
+    assert!(
+        cases.len() >= 60,
+        "expected at least 60 conformance cases, found {}",
+        cases.len()
+    );
+    let (mut identical_docs, mut byte_identical, mut oracle_errors) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for dir in &cases {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_owned();
+        let oracle = Command::new("kubectl")
+            .arg("kustomize")
+            .arg(dir)
+            .output()
+            .expect("run kubectl kustomize");
+        let ours = Cmd::new("manifest-render").arg(dir).run();
+        if !oracle.status.success() {
+            oracle_errors += 1;
+            if ours.code != 2 {
+                failures.push(format!(
+                    "{name}: kubectl kustomize failed ({}) but manifest-render exited {}",
+                    String::from_utf8_lossy(&oracle.stderr).trim(),
+                    ours.code
+                ));
+            } else if ours.stderr.trim().is_empty() || !ours.stdout.is_empty() {
+                failures.push(format!(
+                    "{name}: error without a message, or with output on stdout"
+                ));
+            }
+            continue;
+        }
+        if ours.code != 0 {
+            failures.push(format!(
+                "{name}: manifest-render failed: {}",
+                ours.stderr.trim()
+            ));
+            continue;
+        }
+        let expected = String::from_utf8_lossy(&oracle.stdout).into_owned();
+        if documents(&expected) == documents(&ours.stdout) {
+            identical_docs += 1;
+        } else {
+            failures.push(format!("{name}: different documents\n--- kubectl kustomize\n{expected}\n--- manifest-render\n{}", ours.stdout));
+            continue;
+        }
+        if expected == ours.stdout {
+            byte_identical += 1;
+        } else if !NOT_BYTE_IDENTICAL.iter().any(|(n, _)| *n == name) {
+            failures.push(format!("{name}: same documents but not byte-identical\n--- kubectl kustomize\n{expected}\n--- manifest-render\n{}", ours.stdout));
+        }
+    }
+    println!(
+        "conformance: {} cases, {} identical documents, {} byte-identical, {} where both fail",
+        cases.len(),
+        identical_docs,
+        byte_identical,
+        oracle_errors
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn unsupported_fields_fail_naming_the_field() {
+    let tmp = harness::tempdir();
+    harness::write(
+        tmp.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n",
+    );
+    for (field, body) in [
+        ("configurations", "configurations: [conf.yaml]\n"),
+        ("crds", "crds: [crd.json]\n"),
+        ("transformers", "transformers: [t.yaml]\n"),
+        ("generators", "generators: [g.yaml]\n"),
+        (
+            "images.tagSuffix",
+            "images:\n- name: nginx\n  tagSuffix: -x\n",
+        ),
+    ] {
+        harness::write(
+            tmp.path(),
+            "kustomization.yaml",
+            format!("resources: [cm.yaml]\n{body}"),
+        );
+        let run = Cmd::new("manifest-render").arg(tmp.path()).run().code(2);
+        assert!(run.stdout.is_empty(), "{field}: {}", run.stdout);
+        assert!(
+            run.stderr.contains(&format!("`{field}` is not supported")),
+            "{field}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn load_restrictor_none_reads_files_outside_the_root() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/load-restrictor-error");
+    let refused = Cmd::new("manifest-render").arg(&case).run().code(2);
+    assert!(
+        refused.stderr.contains("is not in or below"),
+        "{}",
+        refused.stderr
+    );
+    let ours = Cmd::new("manifest-render")
+        .arg(&case)
+        .args(["--load-restrictor", "None"])
+        .run()
+        .success();
+    assert!(ours.stdout.contains("name: app-config"), "{}", ours.stdout);
+    if kubectl_available() {
+        let oracle = Command::new("kubectl")
+            .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
+            .arg(&case)
+            .output()
+            .expect("run kubectl kustomize");
+        assert!(oracle.status.success());
+        assert_eq!(ours.stdout, String::from_utf8_lossy(&oracle.stdout));
+    }
+}
+
+#[test]
+fn substitution_runs_after_the_build() {
+    // Flux postBuild: ${VAR} in a kustomization's output is substituted after kustomize ran,
+    // including in generated ConfigMaps (whose hash is computed on the unsubstituted data).
+    let tmp = harness::tempdir();
+    harness::write(
+        tmp.path(),
+        "kustomization.yaml",
+        "namePrefix: p-\nconfigMapGenerator:\n- name: c\n  literals:\n  - region=${REGION}\n",
+    );
+    let run = Cmd::new("manifest-render")
+        .arg(tmp.path())
+        .args(["--var", "REGION=eu"])
+        .run()
+        .success();
+    assert!(run.stdout.contains("region: eu\n"), "{}", run.stdout);
+    if kubectl_available() {
+        let oracle = Command::new("kubectl")
+            .arg("kustomize")
+            .arg(tmp.path())
+            .output()
+            .expect("kubectl");
+        let expected = String::from_utf8_lossy(&oracle.stdout).replace("${REGION}", "eu");
+        assert_eq!(run.stdout, expected);
+    }
+}
