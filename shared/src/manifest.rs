@@ -431,7 +431,7 @@ fn is_document_marker(line: &str) -> bool {
 }
 
 /// The first line of a document that holds content (not a marker, comment or blank line).
-fn content_line(doc: &Document<'_>) -> usize {
+pub fn content_line(doc: &Document<'_>) -> usize {
     for (i, line) in doc.text.lines().enumerate() {
         let t = line.trim_start();
         let t = t.strip_prefix("---").map_or(t, str::trim_start);

@@ -223,7 +223,7 @@ fn render_text(
         return Ok(());
     }
     for doc in manifest::split_documents(text) {
-        let line = first_content_line(&doc);
+        let line = manifest::content_line(&doc);
         let source = Source::new(name.clone(), line);
         let value = match substitution {
             Some(sub) if doc.text.contains('$') => substitute_document(&doc, name, sub, undefined)?,
@@ -278,17 +278,6 @@ fn substitute_document(
         },
         other => other,
     })
-}
-
-fn first_content_line(doc: &Document<'_>) -> usize {
-    for (i, line) in doc.text.lines().enumerate() {
-        let t = line.trim_start();
-        let t = t.strip_prefix("---").map_or(t, str::trim_start);
-        if !t.is_empty() && !t.starts_with('#') {
-            return doc.first_line + i;
-        }
-    }
-    doc.first_line
 }
 
 /// Flux's postBuild: substitute each built object's YAML, unless it opted out.
