@@ -5,7 +5,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${BIN:-$here/../target/release}
-out=${DEMO_OUT:-$(mktemp -d)}
+# DEMO_OUT keeps the rendered directories for a look afterwards; by default they are removed.
+if [[ -n ${DEMO_OUT:-} ]]; then
+  out=$DEMO_OUT
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 render="$bin/manifest-render"
 
 echo "== rendering examples/app for dev, qa and prod into $out"
