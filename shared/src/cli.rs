@@ -12,7 +12,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::{atomic, exit, Error, Outcome};
+use crate::{atomic, exit, scrub, Error, Outcome};
 
 /// `-v` / `-q`, flattened into every tool's arguments.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -115,9 +115,10 @@ where
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) if err.is_broken_pipe() => ExitCode::from(exit::OK),
         Err(err) => {
-            eprintln!("{tool}: error: {err}");
+            // Scrubbed: an error may quote a server's reply, which may echo a credential.
+            eprintln!("{tool}: error: {}", scrub::scrub(&err.to_string()));
             if let Some(hint) = err.hint() {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", scrub::scrub(&hint));
             }
             ExitCode::from(err.exit_code())
         }
@@ -185,8 +186,11 @@ where
             tracing::Level::DEBUG => "debug: ",
             tracing::Level::TRACE => "trace: ",
         };
-        write!(writer, "{}: {level}", self.tool)?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        // Formatted into a buffer first so that the whole line (fields, response headers and
+        // bodies that a debug/trace event dumps) passes through the scrubber before stderr.
+        let mut line = String::new();
+        ctx.field_format()
+            .format_fields(Writer::new(&mut line), event)?;
+        writeln!(writer, "{}: {level}{}", self.tool, scrub::scrub(&line))
     }
 }

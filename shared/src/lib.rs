@@ -4,10 +4,12 @@
 //! - [`manifest`]: streams of Kubernetes objects — reading YAML/JSON from files, directories and
 //!   stdin with file:line positions, identities, kustomize's output order, writing YAML/JSON.
 //! - [`envsubst`]: Flux postBuild `${VAR}` substitution.
+//! - [`image`]: which fields of an object hold image references (pin, provenance, kustomize).
 //! - [`digest`]: `sha256:` digests of objects and streams that ignore formatting and key order.
 //! - [`atomic`]: files and directories written so that a failure leaves nothing half-written.
 //! - [`error`] and [`exit`]: typed errors with file positions, and the exit codes.
 //! - [`cli`]: the one entry point of every binary.
+//! - [`scrub`]: the secret scrubber every error and log line passes through.
 //!
 //! Heavier parts sit behind features so that a tool only pays for what it uses: `git` (gix),
 //! `registry` (oci-client), `cluster` (kube).
@@ -18,7 +20,9 @@ pub mod digest;
 pub mod envsubst;
 pub mod error;
 pub mod exit;
+pub mod image;
 pub mod manifest;
+pub mod scrub;
 pub mod yaml;
 
 #[cfg(feature = "git")]
