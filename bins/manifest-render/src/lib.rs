@@ -3,21 +3,20 @@
 //! manifests that go into the GitOps repo: validated, ordered, optionally split one file per
 //! object, with a digest that identifies the rendered state.
 //!
-//! The command line is turned into a validated [`Config`] before any work starts; [`render`]
-//! produces the objects and [`output`] writes them.
+//! The command line is turned into a validated [`Config`] before any work starts; the render
+//! engine ([`gitops_render::render`]) produces the objects and [`output`] writes them. This crate
+//! keeps only the arguments, the configuration, the output and the hints that name its flags.
 
-pub mod helm;
-pub mod kustomize;
+pub mod flags;
 pub mod output;
-pub mod render;
-pub mod values;
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use gitops::cli::Verbosity;
+use gitops::cli::{Failure, Verbosity};
 use gitops::manifest::Format;
-use gitops::{Error, Outcome};
+use gitops::Outcome;
+use gitops_render::{HelmOptions, LoadRestrictor, RenderOptions, Substitution};
 
 /// Render Kubernetes manifests for one environment.
 ///
@@ -37,13 +36,13 @@ pub struct Args {
     pub paths: Vec<PathBuf>,
 
     /// Set a substitution variable (repeatable; later values win).
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = values::parse_var_flag)]
-    pub vars: Vec<values::Ordered<(String, String)>>,
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = flags::parse_var_flag)]
+    pub vars: Vec<flags::Ordered<(String, String)>>,
 
     /// Read substitution variables from a file: a YAML/JSON map, a ConfigMap or Secret manifest,
     /// or KEY=VALUE lines (repeatable; later values win).
-    #[arg(long = "vars-file", value_name = "FILE", value_parser = values::parse_file_flag)]
-    pub vars_files: Vec<values::Ordered<PathBuf>>,
+    #[arg(long = "vars-file", value_name = "FILE", value_parser = flags::parse_file_flag)]
+    pub vars_files: Vec<flags::Ordered<PathBuf>>,
 
     /// Substitute `${VAR}` placeholders even when no variables are given (defaults apply).
     /// Substitution is on whenever --var, --vars-file or --strict is given.
@@ -87,8 +86,8 @@ pub struct Args {
 
     /// Whether kustomizations may load files outside their own directory (`RootOnly`, as
     /// kustomize's default, or `None`).
-    #[arg(long, value_enum, default_value_t = kustomize::LoadRestrictor::RootOnly)]
-    pub load_restrictor: kustomize::LoadRestrictor,
+    #[arg(long, value_enum, default_value_t = LoadRestrictorArg::RootOnly)]
+    pub load_restrictor: LoadRestrictorArg,
 
     #[command(flatten)]
     pub verbosity: Verbosity,
@@ -97,6 +96,30 @@ pub struct Args {
 impl gitops::cli::Command for Args {
     fn verbosity(&self) -> &Verbosity {
         &self.verbosity
+    }
+}
+
+/// `--load-restrictor`, spelled as kustomize spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadRestrictorArg {
+    /// Only files under the kustomization's root (kustomize's default, `LoadRestrictionsRootOnly`).
+    #[value(
+        name = "RootOnly",
+        alias = "rootonly",
+        alias = "LoadRestrictionsRootOnly"
+    )]
+    RootOnly,
+    /// Any file (`LoadRestrictionsNone`).
+    #[value(name = "None", alias = "none", alias = "LoadRestrictionsNone")]
+    None,
+}
+
+impl From<LoadRestrictorArg> for LoadRestrictor {
+    fn from(arg: LoadRestrictorArg) -> Self {
+        match arg {
+            LoadRestrictorArg::RootOnly => LoadRestrictor::RootOnly,
+            LoadRestrictorArg::None => LoadRestrictor::None,
+        }
     }
 }
 
@@ -112,28 +135,24 @@ pub enum Destination {
 /// The validated command line.
 #[derive(Debug)]
 pub struct Config {
-    pub paths: Vec<PathBuf>,
-    pub substitution: Option<render::Substitution>,
-    pub namespace: Option<String>,
+    /// What the render engine gets.
+    pub render: RenderOptions,
     pub format: Format,
     pub destination: Destination,
     pub print_digest: bool,
-    pub helm_values: Vec<PathBuf>,
-    pub kustomize: kustomize::Options,
 }
 
 impl Config {
     pub fn from_args(args: Args) -> Result<Self, Error> {
-        let vars = values::collect(args.vars, args.vars_files)?;
-        let enabled = args.substitute || args.strict || !vars.is_empty();
-        let substitution = enabled.then_some(render::Substitution {
-            vars,
-            mode: if args.strict {
-                gitops::envsubst::Mode::Strict
-            } else {
-                gitops::envsubst::Mode::Lenient
-            },
-        });
+        // Substitution follows the flags: --strict and --substitute turn it on; --var and
+        // --vars-file turn it on when they define at least one variable.
+        let substitution = if args.strict {
+            Substitution::Strict
+        } else if args.substitute {
+            Substitution::Lenient
+        } else {
+            Substitution::WhenDefined
+        };
         if let Some(ns) = &args.namespace {
             if !is_dns_label(ns) {
                 return Err(Error::Usage(format!(
@@ -154,17 +173,20 @@ impl Config {
             return Err(Error::Usage("stdin (-) can be read only once".to_owned()));
         }
         Ok(Config {
-            paths,
-            substitution,
-            namespace: args.namespace,
+            render: RenderOptions {
+                paths,
+                vars: flags::var_sources(args.vars, args.vars_files),
+                substitution,
+                namespace: args.namespace,
+                helm: HelmOptions {
+                    values: args.helm_values,
+                    command: args.helm_command,
+                },
+                load_restrictor: args.load_restrictor.into(),
+            },
             format: args.format,
             destination,
             print_digest: args.digest,
-            helm_values: args.helm_values,
-            kustomize: kustomize::Options {
-                load_restrictor: args.load_restrictor,
-                helm_command: args.helm_command,
-            },
         })
     }
 }
@@ -178,12 +200,57 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Everything manifest-render reports: the render engine's errors, the shared crate's (output,
+/// `--out-dir`), and mistakes on the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Render(#[from] gitops_render::Error),
+    #[error(transparent)]
+    Shared(#[from] gitops::Error),
+    /// A flag or argument that cannot be used.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Failure for Error {
+    fn hint(&self) -> Option<String> {
+        use gitops_render::Error as R;
+        match self {
+            Error::Render(R::Undefined(_)) => Some(
+                "pass them with --var NAME=VALUE or --vars-file, or give defaults with ${NAME:=default}"
+                    .to_owned(),
+            ),
+            Error::Render(R::Restricted { .. }) => {
+                Some("pass --load-restrictor None to allow it".to_owned())
+            }
+            Error::Render(R::HelmNotFound { .. }) => {
+                Some("install helm or pass --helm-command PATH".to_owned())
+            }
+            Error::Shared(e) => e.hint(),
+            _ => None,
+        }
+    }
+    fn is_broken_pipe(&self) -> bool {
+        match self {
+            Error::Shared(e) => e.is_broken_pipe(),
+            Error::Render(gitops_render::Error::Input(e)) => e.is_broken_pipe(),
+            _ => false,
+        }
+    }
+}
+
 /// Renders according to `args`, writing to stdout/stderr.
 pub fn run(args: Args) -> Result<Outcome, Error> {
     let config = Config::from_args(args)?;
-    let objects = render::render(&config)?;
+    let objects = gitops_render::render(&config.render)?;
     // stdout is line-buffered; a block buffer saves a write per line on large streams.
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let stderr = std::io::stderr();
-    output::write(&config, &objects, &mut stdout, &mut stderr.lock())
+    Ok(output::write(
+        &config,
+        &objects,
+        &mut stdout,
+        &mut stderr.lock(),
+    )?)
 }

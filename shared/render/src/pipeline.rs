@@ -11,33 +11,45 @@ use std::sync::Arc;
 
 use gitops::envsubst::{self, Mode, Vars};
 use gitops::manifest::{self, Document, Object, Source};
-use gitops::{Error, Location};
+use gitops::Location;
 
-use crate::{helm, kustomize, Config};
+use crate::{helm, kustomize, vars, Error, RenderOptions, Substitution};
 
-/// Variables and how strictly to apply them.
-#[derive(Debug, Clone)]
-pub struct Substitution {
-    pub vars: Vars,
-    pub mode: Mode,
+/// Variables and how strictly to apply them, once it is known that substitution runs.
+#[derive(Debug)]
+struct Active {
+    vars: Vars,
+    mode: Mode,
 }
 
-/// Renders every input path of `config` into one ordered, validated stream.
-pub fn render(config: &Config) -> Result<Vec<Object>, Error> {
+/// Reads the variables of `options` and decides whether substitution runs.
+fn activate(options: &RenderOptions) -> Result<Option<Active>, Error> {
+    let vars = vars::collect(&options.vars)?;
+    let mode = match options.substitution {
+        Substitution::Off => return Ok(None),
+        Substitution::WhenDefined if vars.is_empty() => return Ok(None),
+        Substitution::WhenDefined | Substitution::Lenient => Mode::Lenient,
+        Substitution::Strict => Mode::Strict,
+    };
+    Ok(Some(Active { vars, mode }))
+}
+
+/// Renders every input path of `options` into one ordered, validated stream.
+pub fn render(options: &RenderOptions) -> Result<Vec<Object>, Error> {
+    let substitution = activate(options)?;
+    let substitution = substitution.as_ref();
+    let kustomize = kustomize::Options {
+        load_restrictor: options.load_restrictor,
+        helm_command: options.helm.command.clone(),
+    };
     let mut objects = Vec::new();
     let mut undefined = Vec::new();
     let mut keep_order = false;
-    for path in &config.paths {
+    for path in &options.paths {
         match classify(path)? {
             Input::Plain => {
                 for (name, text) in manifest::read_sources(path)? {
-                    render_text(
-                        &text,
-                        &name,
-                        config.substitution.as_ref(),
-                        &mut undefined,
-                        &mut objects,
-                    )?;
+                    render_source(&text, &name, substitution, &mut undefined, &mut objects)?;
                 }
             }
             Input::PlainDir {
@@ -49,14 +61,8 @@ pub fn render(config: &Config) -> Result<Vec<Object>, Error> {
                     let name: Arc<str> = Arc::from(file.display().to_string());
                     let text = manifest::read_text(file, &name)?;
                     let (mut objs, mut undef) = (Vec::new(), Vec::new());
-                    render_text(
-                        &text,
-                        &name,
-                        config.substitution.as_ref(),
-                        &mut undef,
-                        &mut objs,
-                    )?;
-                    Ok((objs, undef))
+                    render_source(&text, &name, substitution, &mut undef, &mut objs)?;
+                    Ok::<_, Error>((objs, undef))
                 });
                 for result in rendered {
                     let (objs, undef) = result?;
@@ -64,49 +70,61 @@ pub fn render(config: &Config) -> Result<Vec<Object>, Error> {
                     undefined.extend(undef);
                 }
                 for dir in kustomizations {
-                    let built = kustomize::build(&dir, &config.kustomize)?;
-                    substitute_built(
-                        built,
-                        config.substitution.as_ref(),
-                        &mut undefined,
-                        &mut objects,
-                    )?;
+                    let built = kustomize::build(&dir, &kustomize)?;
+                    substitute_built(built, substitution, &mut undefined, &mut objects)?;
                 }
             }
             Input::Kustomization => {
-                let built = kustomize::build(path, &config.kustomize)?;
+                let built = kustomize::build(path, &kustomize)?;
                 // kustomize decides the order (legacy or fifo); with one input we keep it.
-                keep_order = config.paths.len() == 1;
-                substitute_built(
-                    built,
-                    config.substitution.as_ref(),
-                    &mut undefined,
-                    &mut objects,
-                )?;
+                keep_order = options.paths.len() == 1;
+                substitute_built(built, substitution, &mut undefined, &mut objects)?;
             }
             Input::Chart => {
                 let rendered = helm::template(
                     path,
-                    &config.helm_values,
-                    config.namespace.as_deref(),
-                    config.kustomize.helm_command.as_deref(),
+                    &options.helm.values,
+                    options.namespace.as_deref(),
+                    options.helm.command.as_deref(),
                 )?;
-                substitute_built(
-                    rendered,
-                    config.substitution.as_ref(),
-                    &mut undefined,
-                    &mut objects,
-                )?;
+                substitute_built(rendered, substitution, &mut undefined, &mut objects)?;
             }
         }
     }
+    finish(objects, undefined, options.namespace.as_deref(), keep_order)
+}
+
+/// Renders plain YAML/JSON text that did not come from a file on disk (a Git blob, a request
+/// body) exactly as a file named `name` would be rendered, including the final validation,
+/// namespace defaulting and ordering; `options.paths` and `options.helm` are not used.
+pub fn render_text(name: &str, text: &str, options: &RenderOptions) -> Result<Vec<Object>, Error> {
+    let substitution = activate(options)?;
+    let name: Arc<str> = Arc::from(name);
+    let (mut objects, mut undefined) = (Vec::new(), Vec::new());
+    render_source(
+        text,
+        &name,
+        substitution.as_ref(),
+        &mut undefined,
+        &mut objects,
+    )?;
+    finish(objects, undefined, options.namespace.as_deref(), false)
+}
+
+/// What every stream goes through once all inputs are read.
+fn finish(
+    mut objects: Vec<Object>,
+    undefined: Vec<(String, Location)>,
+    namespace: Option<&str>,
+    keep_order: bool,
+) -> Result<Vec<Object>, Error> {
     if !undefined.is_empty() {
         return Err(Error::Undefined(undefined));
     }
     for obj in &objects {
         obj.validate()?;
     }
-    if let Some(ns) = &config.namespace {
+    if let Some(ns) = namespace {
         manifest::default_namespace(&mut objects, ns);
     }
     manifest::check_unique(&objects)?;
@@ -200,10 +218,10 @@ fn kustomization_root(top: &Path) -> impl Fn(&Path) -> Option<PathBuf> + '_ {
 }
 
 /// Parses one file's text document by document, substituting where asked.
-fn render_text(
+fn render_source(
     text: &str,
     name: &Arc<str>,
-    substitution: Option<&Substitution>,
+    substitution: Option<&Active>,
     undefined: &mut Vec<(String, Location)>,
     out: &mut Vec<Object>,
 ) -> Result<(), Error> {
@@ -239,7 +257,7 @@ fn render_text(
 fn substitute_document(
     doc: &Document<'_>,
     name: &Arc<str>,
-    sub: &Substitution,
+    sub: &Active,
     undefined: &mut Vec<(String, Location)>,
 ) -> Result<Option<serde_json::Value>, Error> {
     // The opt-out annotation can only be seen once the document is parsed; a document that only
@@ -272,18 +290,18 @@ fn substitute_document(
         first_line: doc.first_line,
     };
     manifest::parse_document(&substituted, name).map_err(|e| match e {
-        Error::Syntax { at, message } => Error::Syntax {
+        gitops::Error::Syntax { at, message } => Error::Input(gitops::Error::Syntax {
             at,
             message: format!("{message} (after substitution)"),
-        },
-        other => other,
+        }),
+        other => Error::Input(other),
     })
 }
 
 /// Flux's postBuild: substitute each built object's YAML, unless it opted out.
 fn substitute_built(
     built: Vec<Object>,
-    substitution: Option<&Substitution>,
+    substitution: Option<&Active>,
     undefined: &mut Vec<(String, Location)>,
     out: &mut Vec<Object>,
 ) -> Result<(), Error> {

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::Error;
 use gitops::manifest::Scopes;
-use gitops::{Error, Identity};
+use gitops::Identity;
 use serde_json::Value;
 
 use super::fieldspec::{walk, FieldSpec};

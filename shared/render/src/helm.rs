@@ -1,14 +1,15 @@
-//! Rendering Helm charts through the `helm` binary (`helm template`): the chart directory given
-//! on the command line, and kustomize's `helmCharts` entries (built by the kustomize module).
-//! helm is found on PATH unless `--helm-command` names it; without it we fail with a clear
-//! message rather than skip the chart.
+//! Rendering Helm charts through the `helm` program (`helm template`): a chart directory given as
+//! a path, and kustomize's `helmCharts` entries (built by the kustomize module). helm is found on
+//! PATH unless the caller names it; without it we fail with a clear message rather than skip the
+//! chart.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use gitops::{manifest, Error, Object};
+use crate::Error;
+use gitops::{manifest, Object};
 
 /// Renders the chart in `chart` with `values` files, like `helm template`.
 pub fn template(
@@ -39,10 +40,10 @@ pub fn run(
     let helm = helm_command.map_or_else(|| PathBuf::from("helm"), Path::to_path_buf);
     let output = Command::new(&helm).args(args).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Usage(format!(
-                "{label}: rendering a Helm chart needs the `helm` binary, which was not found ({}); install helm or pass --helm-command PATH",
-                helm.display()
-            ))
+            Error::HelmNotFound {
+                chart: label.to_owned(),
+                program: helm.clone(),
+            }
         } else {
             Error::io(&helm, e)
         }
@@ -53,16 +54,17 @@ pub fn run(
             .lines()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message");
-        return Err(Error::Usage(format!(
-            "{label}: `helm template` failed ({}): {first}",
-            output.status
-        )));
+        return Err(Error::HelmFailed {
+            chart: label.to_owned(),
+            status: output.status.to_string(),
+            message: first.to_owned(),
+        });
     }
     let text = String::from_utf8(output.stdout).map_err(|_| {
-        Error::Usage(format!(
+        Error::Invalid(format!(
             "{label}: `helm template` wrote output that is not UTF-8"
         ))
     })?;
     let name: Arc<str> = Arc::from(format!("{label} (helm template)"));
-    manifest::parse_stream(&text, &name)
+    Ok(manifest::parse_stream(&text, &name)?)
 }

@@ -59,7 +59,9 @@ pub fn apply(target: &mut Value, patch: &Value) -> Result<Outcome, String> {
 }
 
 fn directive_error(key: &str) -> String {
-    format!("strategic-merge directive {key:?} is not supported by manifest-render (supported: $patch: delete|replace)")
+    format!(
+        "strategic-merge directive {key:?} is not supported (supported: $patch: delete|replace)"
+    )
 }
 
 fn merge_map(

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use crate::Error;
 use base64::Engine as _;
-use gitops::{Error, Object, Source};
+use gitops::{Object, Source};
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -29,19 +30,19 @@ pub fn generate(
         "configMapGenerator"
     };
     let Some(name) = g.name.as_deref().filter(|n| !n.is_empty()) else {
-        return Err(Error::Usage(format!(
+        return Err(Error::Invalid(format!(
             "{file}: {field}: an entry has no `name`"
         )));
     };
     let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut add = |key: String, value: Vec<u8>, what: &str| -> Result<(), Error> {
         if data.contains_key(&key) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: {field} {name}: cannot add key {key} from {what}, another key by that name already exists"
             )));
         }
         if !is_config_key(&key) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: {field} {name}: {key:?} is not a valid key name (letters, digits, '-', '_', '.')"
             )));
         }
@@ -55,7 +56,7 @@ pub fn generate(
     for env in envs {
         let (path, bytes) = loader.read_bytes(env, &format!("{field}.envs"))?;
         let text = String::from_utf8(bytes)
-            .map_err(|_| Error::Usage(format!("{}: env file is not UTF-8", path.display())))?;
+            .map_err(|_| Error::Invalid(format!("{}: env file is not UTF-8", path.display())))?;
         for (i, line) in text.lines().enumerate() {
             let line = if i == 0 {
                 line.trim_start_matches('\u{feff}')
@@ -71,7 +72,7 @@ pub fn generate(
                 None => (line.to_owned(), std::env::var(line).unwrap_or_default()),
             };
             if !is_env_name(&key) {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{}:{}: {key:?} is not a valid environment variable name",
                     path.display(),
                     i + 1
@@ -82,7 +83,7 @@ pub fn generate(
     }
     for literal in &g.literals {
         let Some((k, v)) = literal.split_once('=') else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: {field} {name}: invalid literal source {literal:?}, expected key=value"
             )));
         };
@@ -96,7 +97,7 @@ pub fn generate(
         let (key, rel) = match entry.split_once('=') {
             Some((k, p)) => {
                 if k.is_empty() {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Invalid(format!(
                         "{file}: {field} {name}: key for file {p:?} is empty"
                     )));
                 }
@@ -164,7 +165,7 @@ pub fn generate(
         obj.insert("type".into(), json!(t));
     } else {
         if g.type_.is_some() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: {field} {name}: `type` applies only to secrets"
             )));
         }
@@ -202,7 +203,7 @@ pub fn generate(
     res.needs_hash = !disable_hash;
     let behavior = g.behavior.clone().unwrap_or_else(|| "create".to_owned());
     if !matches!(behavior.as_str(), "create" | "merge" | "replace") {
-        return Err(Error::Usage(format!(
+        return Err(Error::Invalid(format!(
             "{file}: {field} {name}: behavior {behavior:?} must be create, merge or replace"
         )));
     }

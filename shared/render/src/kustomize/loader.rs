@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::Error;
 use gitops::manifest;
-use gitops::Error;
 
 use super::LoadRestrictor;
 
@@ -67,7 +67,7 @@ impl Loader {
     pub fn entry(&self, rel: &str, field: &str) -> Result<Entry, Error> {
         let path = self.join(rel, field)?;
         let meta = std::fs::metadata(&path).map_err(|e| {
-            Error::Usage(format!(
+            Error::Invalid(format!(
                 "{}: {field} entry {rel:?}: {} ({})",
                 self.kustomization_name(),
                 describe(&e),
@@ -88,12 +88,13 @@ impl Loader {
         }
         let real = self.real_path(path)?;
         if !real.starts_with(&self.real) {
-            return Err(Error::Usage(format!(
-                "{}: {field} entry {rel:?}: security; file '{}' is not in or below '{}' (kustomize's load restrictor; pass --load-restrictor None to allow it)",
-                self.kustomization_name(),
-                real.display(),
-                self.real.display()
-            )));
+            return Err(Error::Restricted {
+                kustomization: self.kustomization_name(),
+                field: field.to_owned(),
+                entry: rel.to_owned(),
+                file: real,
+                root: self.real.clone(),
+            });
         }
         Ok(())
     }
@@ -132,7 +133,7 @@ impl Loader {
             } else {
                 "no such file"
             };
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{}: {field} entry {rel:?}: {what} ({})",
                 self.kustomization_name(),
                 path.display()

@@ -5,7 +5,8 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use gitops::{Error, Object};
+use crate::Error;
+use gitops::Object;
 use serde_json::{Map, Value};
 
 use super::kustomization::{HelmChart, Kustomization};
@@ -27,7 +28,7 @@ pub fn inflate(
         .is_some_and(|g| g.config_home.is_some())
     {
         return Err(Error::Unsupported(format!(
-            "{file}: helmGlobals.configHome is not supported by manifest-render"
+            "{file}: helmGlobals.configHome is not supported"
         )));
     }
     let mut out = Vec::new();
@@ -90,7 +91,7 @@ fn one(
         (Some(inline), "override") => merge(base_values, inline, true),
         (Some(inline), "merge") => merge(base_values, inline, false),
         (Some(_), other) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: helmCharts {}: valuesMerge {other:?} must be override, replace or merge",
                 c.name
             )));
@@ -167,7 +168,7 @@ fn merge(base: Value, over: &Value, override_: bool) -> Value {
 fn tempfile_values(values: &Value) -> Result<NamedValues, Error> {
     let dir = std::env::temp_dir();
     let path = dir.join(format!(
-        "manifest-render-values-{}-{}.yaml",
+        "gitops-render-helm-values-{}-{}.yaml",
         std::process::id(),
         unique()
     ));

@@ -24,8 +24,9 @@ mod vars;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::Error;
 use gitops::manifest::{self, Scopes};
-use gitops::{Error, Object, Source};
+use gitops::{Object, Source};
 use serde_json::Value;
 
 use kustomization::{Kustomization, Patch};
@@ -33,18 +34,12 @@ use loader::{Entry, Loader};
 use resource::{describe, same_id, Res};
 
 /// Whether a kustomization may read files outside its own directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadRestrictor {
     /// Only files under the kustomization's root (kustomize's default, `LoadRestrictionsRootOnly`).
     #[default]
-    #[value(
-        name = "RootOnly",
-        alias = "rootonly",
-        alias = "LoadRestrictionsRootOnly"
-    )]
     RootOnly,
     /// Any file (`LoadRestrictionsNone`).
-    #[value(name = "None", alias = "none", alias = "LoadRestrictionsNone")]
     None,
 }
 
@@ -83,7 +78,7 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
             .is_some()
         {
             return Err(Error::Unsupported(format!(
-                "{}: {}: the annotation kustomize.config.k8s.io/needs-hash is not supported by manifest-render",
+                "{}: {}: the annotation kustomize.config.k8s.io/needs-hash is not supported",
                 res.obj.source,
                 res.id().short()
             )));
@@ -105,7 +100,7 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
         .map(|o| match o {
             "fifo" => Ok(true),
             "legacy" => Ok(false),
-            other => Err(Error::Usage(format!(
+            other => Err(Error::Invalid(format!(
                 "{}: sortOptions.order {other:?} must be legacy or fifo",
                 loader.kustomization_name()
             ))),
@@ -140,7 +135,7 @@ fn warn_deprecated(file: &str, field: &str, instead: &str) {
 impl Builder<'_> {
     fn load(&self, dir: &Path) -> Result<(Kustomization, Loader), Error> {
         let Some(file) = kustomization_file(dir) else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{}: unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory",
                 dir.display()
             )));
@@ -151,7 +146,7 @@ impl Builder<'_> {
         for doc in manifest::split_documents(&text) {
             if let Some(v) = manifest::parse_document(&doc, &name)? {
                 if !value.is_null() {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Invalid(format!(
                         "{name}: a kustomization file must hold one document"
                     )));
                 }
@@ -168,7 +163,7 @@ impl Builder<'_> {
         k.check_supported(&name).map_err(Error::Unsupported)?;
         if let Some(kind) = k.kind.as_deref() {
             if kind != "Kustomization" && kind != "Component" {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{name}: kind {kind:?} must be Kustomization or Component"
                 )));
             }
@@ -186,7 +181,7 @@ impl Builder<'_> {
         let file = loader.kustomization_name();
         let real = loader.real_root().to_path_buf();
         if self.stack.contains(&real) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: cycle detected: the kustomization includes itself"
             )));
         }
@@ -232,7 +227,7 @@ impl Builder<'_> {
                 Entry::Dir(dir) => {
                     let (sub, sub_loader) = self.load(dir)?;
                     if sub.kind.as_deref() == Some("Component") {
-                        return Err(Error::Usage(format!(
+                        return Err(Error::Invalid(format!(
                             "{file}: resources entry {entry:?} is a Component; list it under `components`"
                         )));
                     }
@@ -248,14 +243,14 @@ impl Builder<'_> {
         for entry in &k.components {
             match loader.entry(entry, "components")? {
                 Entry::File(_) => {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Invalid(format!(
                         "{file}: components entry {entry:?} must be a directory"
                     )));
                 }
                 Entry::Dir(dir) => {
                     let (sub, sub_loader) = self.load(&dir)?;
                     if sub.kind.as_deref() != Some("Component") {
-                        return Err(Error::Usage(format!(
+                        return Err(Error::Invalid(format!(
                             "{file}: components entry {entry:?}: expected kind 'Component' in {}",
                             sub_loader.kustomization_name()
                         )));
@@ -412,7 +407,7 @@ fn parse_files(files: &[&Path]) -> Vec<Result<Vec<Object>, Error>> {
     let one = |path: &Path| -> Result<Vec<Object>, Error> {
         let name: Arc<str> = Arc::from(path.display().to_string());
         let text = manifest::read_text(path, &name)?;
-        manifest::parse_stream(&text, &name)
+        Ok(manifest::parse_stream(&text, &name)?)
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -588,12 +583,12 @@ fn load_patch(loader: &Loader, patch: &Patch, field: &str) -> Result<(PatchBody,
     let file = loader.kustomization_name();
     let (name, text) = match (&patch.path, &patch.patch) {
         (Some(_), Some(_)) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: {field}: an entry has both `path` and `patch`; give one"
             )));
         }
         (None, None) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: {field}: an entry has neither `path` nor `patch`"
             )));
         }
@@ -624,14 +619,14 @@ fn load_patch(loader: &Loader, patch: &Patch, field: &str) -> Result<(PatchBody,
             })
         });
         let parsed =
-            patch_json6902::parse(ops).map_err(|m| Error::Usage(format!("{name}: {m}")))?;
+            patch_json6902::parse(ops).map_err(|m| Error::Invalid(format!("{name}: {m}")))?;
         return Ok((PatchBody::Json(parsed, may_rename), name));
     }
     // A single JSON document may also be one object holding a list of operations; anything that
     // is not a mapping is an error.
     for d in &docs {
         if !d.is_object() {
-            return Err(Error::Usage(format!("{name}: a patch must be a mapping (strategic merge) or a list of JSON 6902 operations")));
+            return Err(Error::Invalid(format!("{name}: a patch must be a mapping (strategic merge) or a list of JSON 6902 operations")));
         }
     }
     Ok((PatchBody::Sm(docs), name))
@@ -663,7 +658,7 @@ fn apply_patch(
     match body {
         PatchBody::Json(ops, may_rename) => {
             let Some(target) = &patch.target else {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{name}: must specify a target for JSON patch"
                 )));
             };
@@ -704,7 +699,7 @@ fn apply_patch(
                             } else {
                                 "multiple resources match"
                             };
-                            return Err(Error::Usage(format!(
+                            return Err(Error::Invalid(format!(
                                 "{name}: {what} strategic merge patch \"{}\"",
                                 describe(&pid)
                             )));

@@ -1,6 +1,6 @@
 //! Name prefix/suffix, labels, annotations and replicas.
 
-use gitops::Error;
+use crate::Error;
 use serde_json::Value;
 
 use super::super::fieldspec::{set_pairs, walk, FieldSpec};
@@ -103,7 +103,7 @@ pub fn replicas(
             .iter()
             .map(|fs| format!("~G_~V_{}", fs.kind))
             .collect();
-        return Err(Error::Usage(format!(
+        return Err(Error::Invalid(format!(
             "{file}: replicas: resource with name {name} does not match a config with the following GVK [{}]",
             gvks.join(" ")
         )));

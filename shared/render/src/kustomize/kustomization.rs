@@ -288,7 +288,7 @@ impl Kustomization {
     pub fn check_supported(&self, file: &str) -> Result<(), String> {
         let refuse = |field: &str, why: &str| {
             Err(format!(
-                "{file}: `{field}` is not supported by manifest-render's kustomize engine{why}"
+                "{file}: `{field}` is not supported by this kustomize engine{why}"
             ))
         };
         if !self.configurations.is_empty() {

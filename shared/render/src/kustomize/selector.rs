@@ -2,8 +2,8 @@
 //! version, kind, name and namespace as anchored regular expressions (name and namespace match
 //! the original or the current value), plus Kubernetes label and annotation selectors.
 
+use crate::Error;
 use gitops::manifest::Scopes;
-use gitops::Error;
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -25,7 +25,7 @@ fn anchored(s: &Option<String>, what: &str) -> Result<Option<Regex>, Error> {
     match s.as_deref() {
         None | Some("") => Ok(None),
         Some(p) => Regex::new(&format!("^(?:{p})$")).map(Some).map_err(|e| {
-            Error::Usage(format!(
+            Error::Invalid(format!(
                 "target {what} {p:?} is not a valid regular expression: {e}"
             ))
         }),
@@ -120,7 +120,7 @@ impl Requirement {
 
 /// Kubernetes label selector syntax: `a=b,c!=d,e in (x,y),f notin (z),g,!h`.
 fn parse_selector(s: &str) -> Result<Vec<Requirement>, Error> {
-    let bad = || Error::Usage(format!("invalid label/annotation selector {s:?}"));
+    let bad = || Error::Invalid(format!("invalid label/annotation selector {s:?}"));
     // Split on commas outside parentheses.
     let mut parts = Vec::new();
     let mut depth = 0;

@@ -1,8 +1,9 @@
 //! `replacements`: copy a value from one resource's field into fields of other resources.
 //! Field paths use kustomize's dotted form with `[key=value]` list element selectors and `*`.
 
+use crate::Error;
 use gitops::manifest::{self, Scopes};
-use gitops::{Error, Identity};
+use gitops::Identity;
 use serde_json::{Map, Value};
 
 use super::kustomization::{
@@ -35,7 +36,7 @@ pub fn apply(
                     };
                     for item in items {
                         let r: Replacement = serde_json::from_value(item).map_err(|e| {
-                            Error::Usage(format!("{name}: invalid replacement: {e}"))
+                            Error::Invalid(format!("{name}: invalid replacement: {e}"))
                         })?;
                         list.push(r);
                     }
@@ -45,14 +46,14 @@ pub fn apply(
     }
     for r in &list {
         let Some(source) = &r.source else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: replacements: an entry has no `source`"
             )));
         };
         let value = source_value(acc, source, scopes, &file)?;
         for target in &r.targets {
             let Some(select) = &target.select else {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{file}: replacements: target must specify resources to select"
                 )));
             };
@@ -169,13 +170,13 @@ fn source_value(
     let res = match matches.as_slice() {
         [one] => *one,
         [] => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: replacements: nothing selected by source {}",
                 describe()
             )))
         }
         _ => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: replacements: multiple matches for source {}",
                 describe()
             )))
@@ -208,7 +209,7 @@ fn source_value(
             let parts: Vec<&str> = text.split(d).collect();
             let i = opts.index;
             if i < 0 || i as usize >= parts.len() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{file}: replacements: options.index {i} is out of bounds for value {text}"
                 )));
             }

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use crate::Error;
 use gitops::manifest::Scopes;
-use gitops::{Error, Identity};
+use gitops::Identity;
 use serde_json::Value;
 
 use super::fieldspec::{table, walk, FieldSpec};
@@ -73,7 +74,7 @@ pub struct Bound {
 pub fn bind(vars: &[Var], file: &str, seen: &mut Vec<Bound>) -> Result<(), Error> {
     for v in vars {
         if seen.iter().any(|b| b.var.name == v.name) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Invalid(format!(
                 "{file}: var '{}' already encountered",
                 v.name
             )));
@@ -122,13 +123,13 @@ pub fn resolve(acc: &mut [Res], bound: &[Bound], scopes: &Scopes) -> Result<(), 
         let res = match matches.as_slice() {
             [one] => *one,
             [] => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{}: var '{}' cannot be mapped to a field in the set of known resources",
                     b.file, v.name
                 )))
             }
             _ => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Invalid(format!(
                     "{}: var '{}' matches more than one resource; unable to disambiguate",
                     b.file, v.name
                 )))

@@ -1,73 +1,35 @@
-//! Substitution values from `--var KEY=VALUE` and `--vars-file FILE`, applied in command-line
-//! order so that a later flag wins over an earlier one, whichever kind it is.
+//! Substitution variables: `KEY=VALUE` pairs and vars files (`KEY=VALUE` lines, a YAML/JSON
+//! map, or a ConfigMap/Secret as Flux's `substituteFrom` takes them), applied in the caller's
+//! order so that a later source wins over an earlier one, whichever kind it is.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use gitops::envsubst::Vars;
 use gitops::manifest;
-use gitops::{Error, Location};
+use gitops::Location;
 use serde_json::Value;
 
-/// A flag value with its position on the command line. clap calls value parsers in argument
-/// order, so a counter taken there orders `--var` against `--vars-file`, which clap keeps in
-/// separate lists.
-#[derive(Debug, Clone)]
-pub struct Ordered<T> {
-    pub seq: usize,
-    pub value: T,
+use crate::Error;
+
+/// One source of variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarSource {
+    /// One variable.
+    Var(String, String),
+    /// A vars file, read when the render starts.
+    File(PathBuf),
 }
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn ordered<T>(value: T) -> Ordered<T> {
-    Ordered {
-        seq: SEQ.fetch_add(1, AtomicOrdering::Relaxed),
-        value,
-    }
-}
-
-/// clap value parser for `--var KEY=VALUE`.
-pub fn parse_var_flag(s: &str) -> Result<Ordered<(String, String)>, String> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
-    if !gitops::envsubst::is_valid_name(key) {
-        return Err(format!(
-            "variable name {key:?} is invalid: it must match ^[_[:alpha:]][_[:alpha:][:digit:]]*$"
-        ));
-    }
-    Ok(ordered((key.to_owned(), value.to_owned())))
-}
-
-/// clap value parser for `--vars-file FILE` (the file is read later, with proper errors).
-pub fn parse_file_flag(s: &str) -> Result<Ordered<PathBuf>, String> {
-    Ok(ordered(PathBuf::from(s)))
-}
-
-/// Merges both flag lists in command-line order.
-pub fn collect(
-    vars: Vec<Ordered<(String, String)>>,
-    files: Vec<Ordered<PathBuf>>,
-) -> Result<Vars, Error> {
-    enum Item {
-        Var(String, String),
-        File(PathBuf),
-    }
-    let mut items: Vec<(usize, Item)> = vars
-        .into_iter()
-        .map(|o| (o.seq, Item::Var(o.value.0, o.value.1)))
-        .chain(files.into_iter().map(|o| (o.seq, Item::File(o.value))))
-        .collect();
-    items.sort_by_key(|(seq, _)| *seq);
+/// The variables of `sources`, later ones winning.
+pub fn collect(sources: &[VarSource]) -> Result<Vars, Error> {
     let mut out = Vars::new();
-    for (_, item) in items {
-        match item {
-            Item::Var(k, v) => out.set(&k, v)?,
-            Item::File(path) => {
-                for (k, v) in read_vars_file(&path)? {
+    for source in sources {
+        match source {
+            VarSource::Var(k, v) => out.set(k, v.clone())?,
+            VarSource::File(path) => {
+                for (k, v) in read_vars_file(path)? {
                     out.set(&k, v)?;
                 }
             }
@@ -207,14 +169,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn later_flags_win_across_kinds() {
+    fn later_sources_win_across_kinds() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("v.env");
         std::fs::write(&file, "# c\nA=from-file\nexport B=\"quoted\"\n").unwrap();
-        let first = parse_var_flag("A=first").unwrap();
-        let f = parse_file_flag(file.to_str().unwrap()).unwrap();
-        let last = parse_var_flag("B=last").unwrap();
-        let vars = collect(vec![first, last], vec![f]).unwrap();
+        let vars = collect(&[
+            VarSource::Var("A".into(), "first".into()),
+            VarSource::File(file),
+            VarSource::Var("B".into(), "last".into()),
+        ])
+        .unwrap();
         assert_eq!(vars.get("A"), Some("from-file"));
         assert_eq!(vars.get("B"), Some("last"));
     }
@@ -251,7 +215,9 @@ mod tests {
         std::fs::write(&file, "A=1\nnot a var\n").unwrap();
         let e = read_vars_file(&file).unwrap_err().to_string();
         assert!(e.ends_with("v.env:2:1: expected KEY=VALUE"), "{e}");
-        assert!(parse_var_flag("1X=2").is_err());
-        assert!(parse_var_flag("X").is_err());
+        let e = collect(&[VarSource::Var("1X".into(), "2".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("variable name \"1X\" is invalid"), "{e}");
     }
 }

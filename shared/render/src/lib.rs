@@ -1,0 +1,153 @@
+//! The render engine every tool that turns a deployment's sources into objects goes through, so
+//! that `manifest-render`, and next `sync-once` and `kubectl-gitops-diff`, render a path in
+//! exactly the same way: plain YAML/JSON files and directories, kustomize directories (a native
+//! engine with the output of `kustomize build`), Helm charts (through the `helm` program), and
+//! Flux postBuild `${VAR}` substitution with variables from values and vars files.
+//!
+//! One entry point, [`render`], takes [`RenderOptions`] and returns the ordered, validated stream
+//! of objects, or one typed [`Error`]. Nothing here prints, reads process stdin except for the
+//! path `-`, or knows which tool called it: error messages name files, objects and fields, never
+//! a tool or a command-line flag, and each tool adds its own hint ([`Error::Restricted`],
+//! [`Error::HelmNotFound`] and [`Error::Undefined`] are the ones that want one).
+//!
+//! A tour:
+//! - [`pipeline`]: classifying inputs, substitution on source text and after builds, the final
+//!   validation, namespace defaulting and ordering.
+//! - [`kustomize`]: the kustomize engine (`build` a directory).
+//! - [`helm`]: `helm template` for a chart directory and for kustomize's `helmCharts`.
+//! - [`vars`]: variables from `KEY=VALUE` pairs and vars files (env lines, YAML/JSON maps,
+//!   ConfigMaps and Secrets).
+
+pub mod helm;
+pub mod kustomize;
+pub mod pipeline;
+pub mod vars;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use gitops::Location;
+
+pub use gitops::envsubst::Vars;
+pub use gitops::Object;
+pub use kustomize::LoadRestrictor;
+pub use pipeline::{render, render_text};
+pub use vars::VarSource;
+
+/// What to render and how.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Files and directories, rendered in this order; `-` is stdin. A directory holding a
+    /// kustomization is built as one; a directory holding `Chart.yaml` is a Helm chart; any other
+    /// directory is read as plain manifests (subdirectories holding a kustomization are built).
+    pub paths: Vec<PathBuf>,
+    /// Variables, applied in this order (a later one wins over an earlier one of the same name).
+    pub vars: Vec<VarSource>,
+    /// When and how strictly to substitute `${VAR}` placeholders.
+    pub substitution: Substitution,
+    /// Namespace for namespaced objects that have none (cluster-scoped kinds are left alone).
+    pub namespace: Option<String>,
+    /// Helm chart directories: values files and the program to run.
+    pub helm: HelmOptions,
+    /// Whether kustomizations may read files outside their own directory.
+    pub load_restrictor: LoadRestrictor,
+}
+
+/// When to substitute `${VAR}` placeholders, following Flux's postBuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Substitution {
+    /// Never: placeholders are left as they are.
+    Off,
+    /// Only when at least one variable is defined (Flux's default `substituteStrategy`); a
+    /// missing variable without a default becomes empty.
+    #[default]
+    WhenDefined,
+    /// Always, even with no variables (defaults apply); a missing variable becomes empty
+    /// (Flux's `substituteStrategy: Always`).
+    Lenient,
+    /// Always, and a placeholder without a default that has no value is an error listing every
+    /// one with its position.
+    Strict,
+}
+
+/// How Helm charts are rendered.
+#[derive(Debug, Clone, Default)]
+pub struct HelmOptions {
+    /// Values files for a chart directory given as a path (not for kustomize's `helmCharts`,
+    /// which name their own).
+    pub values: Vec<PathBuf>,
+    /// The helm program; `helm` on PATH when unset.
+    pub command: Option<PathBuf>,
+}
+
+/// Every failure of a render.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading, parsing or validating the input (file positions and object identities included).
+    #[error(transparent)]
+    Input(#[from] gitops::Error),
+
+    /// Input that is not valid YAML, JSON or `KEY=VALUE` lines at a known position.
+    #[error("{at}: {message}")]
+    Syntax { at: Location, message: String },
+
+    /// An object that parses but that a transformation cannot accept.
+    #[error("{at}: {object}: {message}")]
+    Object {
+        at: Location,
+        /// `Kind/namespace/name` or as much of it as is known.
+        object: String,
+        message: String,
+    },
+
+    /// A kustomization (or another input) that is wrong; the message names the file and field.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// A feature of kustomize or Flux that this engine does not implement; never ignored.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// A kustomization names a file outside its root and the load restrictor forbids it.
+    #[error("{kustomization}: {field} entry {entry:?}: security; file '{}' is not in or below '{}' (kustomize's load restrictor)", file.display(), root.display())]
+    Restricted {
+        kustomization: String,
+        field: String,
+        entry: String,
+        file: PathBuf,
+        root: PathBuf,
+    },
+
+    /// The helm program could not be started because it does not exist.
+    #[error("{chart}: rendering a Helm chart needs the `helm` binary, which was not found ({})", program.display())]
+    HelmNotFound { chart: String, program: PathBuf },
+
+    /// `helm template` failed; `message` is the first line it wrote on stderr.
+    #[error("{chart}: `helm template` failed ({status}): {message}")]
+    HelmFailed {
+        chart: String,
+        status: String,
+        message: String,
+    },
+
+    /// Strict substitution found placeholders without a value; each is listed with its position.
+    #[error("undefined variables: {}", list_undefined(.0))]
+    Undefined(Vec<(String, Location)>),
+}
+
+fn list_undefined(vars: &[(String, Location)]) -> String {
+    vars.iter()
+        .map(|(name, at)| format!("{name} ({at})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Error {
+    /// An I/O error on `path`, worded as the shared crate words them.
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
+        Error::Input(gitops::Error::io(path, source))
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
