@@ -125,6 +125,91 @@ where
     }
 }
 
+/// The process streams, owned by the entry point and lent to a tool's `run` ([`main_with_io`]),
+/// so that no library reads the process's stdin or writes its stdout/stderr behind the tool's
+/// back, and tests can hand in buffers. stdout is block-buffered and flushed once `run` returns.
+pub struct Io<'a> {
+    pub stdin: &'a mut dyn io::BufRead,
+    pub stdout: &'a mut dyn io::Write,
+    pub stderr: &'a mut dyn io::Write,
+}
+
+impl fmt::Debug for Io<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Io { stdin, stdout, stderr }")
+    }
+}
+
+/// As [`main`], for a tool whose `run` receives the process streams:
+/// `gitops::cli::main_with_io("tool", tool::run)` with `run(args, &mut Io) -> Result<Outcome, E>`.
+pub fn main_with_io<A, E>(
+    tool: &'static str,
+    run: impl FnOnce(A, &mut Io<'_>) -> Result<Outcome, E>,
+) -> ExitCode
+where
+    A: Command,
+    E: Failure,
+{
+    main(tool, |args: A| {
+        let stdin = io::stdin();
+        let mut stdin = stdin.lock();
+        // stdout is line-buffered; a block buffer saves a write per line on large streams.
+        let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        // Not locked for the whole run: worker threads may log while the tool waits for them.
+        let mut stderr = io::stderr();
+        let result = run(
+            args,
+            &mut Io {
+                stdin: &mut stdin,
+                stdout: &mut stdout,
+                stderr: &mut stderr,
+            },
+        );
+        let flushed = io::Write::flush(&mut stdout);
+        match (result, flushed) {
+            (Err(err), _) => Err(WithStreams::Tool(err)),
+            (Ok(_), Err(err)) => Err(WithStreams::Output(Error::Output(err))),
+            (Ok(outcome), Ok(())) => Ok(outcome),
+        }
+    })
+}
+
+/// A tool's failure, or the entry point's own when the last flush of stdout fails.
+enum WithStreams<E> {
+    Tool(E),
+    Output(Error),
+}
+
+impl<E: Failure> fmt::Display for WithStreams<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WithStreams::Tool(err) => err.fmt(f),
+            WithStreams::Output(err) => err.fmt(f),
+        }
+    }
+}
+
+impl<E: Failure> Failure for WithStreams<E> {
+    fn exit_code(&self) -> u8 {
+        match self {
+            WithStreams::Tool(err) => err.exit_code(),
+            WithStreams::Output(err) => Failure::exit_code(err),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            WithStreams::Tool(err) => err.hint(),
+            WithStreams::Output(err) => Failure::hint(err),
+        }
+    }
+    fn is_broken_pipe(&self) -> bool {
+        match self {
+            WithStreams::Tool(err) => err.is_broken_pipe(),
+            WithStreams::Output(err) => Failure::is_broken_pipe(err),
+        }
+    }
+}
+
 /// When set to a directory, a binary writes its man page (`man1/<name>.1`) and shell completions
 /// (`completions/`) there and exits: `make install` uses it, so the pages always match the
 /// clap definitions (`git promote --help` opens `man git-promote`).

@@ -329,6 +329,17 @@ pub fn read_text(path: &Path, name: &Arc<str>) -> Result<String> {
     decode(bytes, name)
 }
 
+/// Reads a stream (stdin, handed over by the entry point) as UTF-8 text named `name`, with the
+/// same limit and checks as [`read_text`].
+pub fn read_stream(mut reader: impl Read, name: &Arc<str>) -> Result<String> {
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&**name, e))?;
+    decode(bytes, name)
+}
+
 fn decode(bytes: Vec<u8>, name: &Arc<str>) -> Result<String> {
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(Error::Syntax {

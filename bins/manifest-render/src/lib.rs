@@ -13,7 +13,7 @@ pub mod output;
 use std::path::PathBuf;
 
 use clap::Parser;
-use gitops::cli::{Failure, Verbosity};
+use gitops::cli::{Failure, Io, Verbosity};
 use gitops::manifest::Format;
 use gitops::Outcome;
 use gitops_render::{HelmOptions, LoadRestrictor, RenderOptions, Substitution};
@@ -240,17 +240,15 @@ impl Failure for Error {
     }
 }
 
-/// Renders according to `args`, writing to stdout/stderr.
-pub fn run(args: Args) -> Result<Outcome, Error> {
+/// Renders according to `args`: stdin (for the path `-`), stdout and stderr are the entry
+/// point's.
+pub fn run(args: Args, io: &mut Io<'_>) -> Result<Outcome, Error> {
     let config = Config::from_args(args)?;
-    let objects = gitops_render::render(&config.render)?;
-    // stdout is line-buffered; a block buffer saves a write per line on large streams.
-    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let stderr = std::io::stderr();
+    let objects = gitops_render::render_with_stdin(&config.render, &mut io.stdin)?;
     Ok(output::write(
         &config,
         &objects,
-        &mut stdout,
-        &mut stderr.lock(),
+        &mut io.stdout,
+        &mut io.stderr,
     )?)
 }

@@ -5,8 +5,8 @@
 //! Flux postBuild `${VAR}` substitution with variables from values and vars files.
 //!
 //! One entry point, [`render`], takes [`RenderOptions`] and returns the ordered, validated stream
-//! of objects, or one typed [`Error`]. Nothing here prints, reads process stdin except for the
-//! path `-`, or knows which tool called it: error messages name files, objects and fields, never
+//! of objects, or one typed [`Error`] ([`render_with_stdin`] when the path `-` may be given).
+//! Nothing here prints, reads the process's stdin, or knows which tool called it: error messages name files, objects and fields, never
 //! a tool or a command-line flag, and each tool adds its own hint ([`Error::Restricted`],
 //! [`Error::HelmNotFound`] and [`Error::Undefined`] are the ones that want one).
 //!
@@ -31,7 +31,7 @@ use gitops::Location;
 pub use gitops::envsubst::Vars;
 pub use gitops::Object;
 pub use kustomize::LoadRestrictor;
-pub use pipeline::{render, render_text};
+pub use pipeline::{render, render_text, render_with_stdin};
 pub use vars::VarSource;
 
 /// What to render and how.

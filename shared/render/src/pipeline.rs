@@ -6,6 +6,7 @@
 //! line. Kustomize and Helm output is substituted after the build, object by object, as Flux's
 //! postBuild does.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,8 +35,25 @@ fn activate(options: &RenderOptions) -> Result<Option<Active>, Error> {
     Ok(Some(Active { vars, mode }))
 }
 
-/// Renders every input path of `options` into one ordered, validated stream.
+/// Renders every input path of `options` into one ordered, validated stream. There is no stdin
+/// here: a path `-` is an error (see [`render_with_stdin`]).
 pub fn render(options: &RenderOptions) -> Result<Vec<Object>, Error> {
+    render_inputs(options, None)
+}
+
+/// As [`render`], reading the path `-` from `stdin` (the caller's, handed over by its entry
+/// point: this crate never reads the process's stdin itself).
+pub fn render_with_stdin(
+    options: &RenderOptions,
+    stdin: &mut dyn Read,
+) -> Result<Vec<Object>, Error> {
+    render_inputs(options, Some(stdin))
+}
+
+fn render_inputs(
+    options: &RenderOptions,
+    mut stdin: Option<&mut dyn Read>,
+) -> Result<Vec<Object>, Error> {
     let substitution = activate(options)?;
     let substitution = substitution.as_ref();
     let kustomize = kustomize::Options {
@@ -47,6 +65,17 @@ pub fn render(options: &RenderOptions) -> Result<Vec<Object>, Error> {
     let mut keep_order = false;
     for path in &options.paths {
         match classify(path)? {
+            Input::Stdin => {
+                let Some(reader) = stdin.take() else {
+                    return Err(Error::Invalid(
+                        "-: standard input is not available to this render, or was read already"
+                            .to_owned(),
+                    ));
+                };
+                let name: Arc<str> = Arc::from("<stdin>");
+                let text = manifest::read_stream(reader, &name)?;
+                render_source(&text, &name, substitution, &mut undefined, &mut objects)?;
+            }
             Input::Plain => {
                 for (name, text) in manifest::read_sources(path)? {
                     render_source(&text, &name, substitution, &mut undefined, &mut objects)?;
@@ -157,7 +186,9 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 }
 
 enum Input {
-    /// A file or stdin.
+    /// `-`.
+    Stdin,
+    /// A file.
     Plain,
     /// A directory of plain manifests; subdirectories holding a kustomization are built as such
     /// (as Flux does when it generates a kustomization for a plain directory).
@@ -171,7 +202,7 @@ enum Input {
 
 fn classify(path: &Path) -> Result<Input, Error> {
     if path.as_os_str() == "-" {
-        return Ok(Input::Plain);
+        return Ok(Input::Stdin);
     }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() {
