@@ -25,6 +25,8 @@ pub mod manifest;
 pub mod scrub;
 pub mod yaml;
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 #[cfg(feature = "git")]
 pub mod git;
 #[cfg(feature = "registry")]
