@@ -246,11 +246,25 @@ impl ImageFields {
                     Step::Key("reference".to_owned()),
                 ])
                 .collect();
-            follow(object, &steps, Field::ImageVolume, &mut path, &mut seen, &mut f)?;
+            follow(
+                object,
+                &steps,
+                Field::ImageVolume,
+                &mut path,
+                &mut seen,
+                &mut f,
+            )?;
         }
         for extra in &self.extra {
             if extra.applies_to(&group, &kind) {
-                follow(object, &extra.steps, Field::Extra, &mut path, &mut seen, &mut f)?;
+                follow(
+                    object,
+                    &extra.steps,
+                    Field::Extra,
+                    &mut path,
+                    &mut seen,
+                    &mut f,
+                )?;
             }
         }
         Ok(())
@@ -363,10 +377,26 @@ mod tests {
         assert_eq!(
             found(&ImageFields::new(), &rollout),
             [
-                ("spec.template.spec.initContainers.0.image".into(), Field::InitContainer, "busybox:1".into()),
-                ("spec.template.spec.containers.0.image".into(), Field::Container, "web:v1".into()),
-                ("spec.template.spec.ephemeralContainers.0.image".into(), Field::EphemeralContainer, "debug:1".into()),
-                ("spec.template.spec.volumes.0.image.reference".into(), Field::ImageVolume, "data:1".into()),
+                (
+                    "spec.template.spec.initContainers.0.image".into(),
+                    Field::InitContainer,
+                    "busybox:1".into()
+                ),
+                (
+                    "spec.template.spec.containers.0.image".into(),
+                    Field::Container,
+                    "web:v1".into()
+                ),
+                (
+                    "spec.template.spec.ephemeralContainers.0.image".into(),
+                    Field::EphemeralContainer,
+                    "debug:1".into()
+                ),
+                (
+                    "spec.template.spec.volumes.0.image.reference".into(),
+                    Field::ImageVolume,
+                    "data:1".into()
+                ),
             ]
         );
     }
@@ -402,7 +432,11 @@ mod tests {
             "spec": {"template": {"spec": {"containers": [{"image": "a:1"}]}}}});
         assert_eq!(
             found(&fields, &deploy),
-            [("spec.template.spec.containers.0.image".into(), Field::Container, "a:1".into())]
+            [(
+                "spec.template.spec.containers.0.image".into(),
+                Field::Container,
+                "a:1".into()
+            )]
         );
         assert_eq!(
             ExtraPath::parse("=spec.image").expect_err("no kind").to_string(),
@@ -413,7 +447,8 @@ mod tests {
 
     #[test]
     fn visit_mut_rewrites_and_paths_resolve() {
-        let mut pod = json!({"kind": "Pod", "spec": {"containers": [{"image": "a:1"}, {"image": "b:1"}]}});
+        let mut pod =
+            json!({"kind": "Pod", "spec": {"containers": [{"image": "a:1"}, {"image": "b:1"}]}});
         let mut paths = Vec::new();
         ImageFields::new()
             .try_visit_mut(&mut pod, |path, _, value| {

@@ -4,9 +4,11 @@
 //! Everything goes through [`Registry`], which keeps one HTTP client per registry host (plain
 //! HTTP only for loopback hosts and the ones the user declared insecure) and the credentials for
 //! each host. Errors name the reference or the registry and never carry a credential: every
-//! message is passed through the registry's redaction before it leaves this module.
+//! message is passed through [`crate::scrub`] before it leaves this module (and again when it is
+//! printed), and every credential the module learns is registered there.
 
 mod auth;
+mod oauth;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -73,11 +75,19 @@ pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 /// The grammar is distribution's reference grammar (tags are ASCII, as docker requires).
 pub fn parse_reference(input: &str) -> Result<Reference> {
     let fail = |reason: &str| RegistryError::Reference {
-        input: input.to_owned(),
+        input: shown(input),
         reason: reason.to_owned(),
     };
     if input.is_empty() {
         return Err(fail("repository name must have at least one component"));
+    }
+    if input
+        .split_once('@')
+        .is_some_and(|(userinfo, rest)| rest.contains('/') && !userinfo.contains('/'))
+    {
+        return Err(fail(
+            "credentials do not belong in a reference; put them in the registry auth file",
+        ));
     }
     let (rest, digest) = match input.split_once('@') {
         Some((r, d)) => (r, Some(d)),
@@ -147,6 +157,32 @@ pub fn parse_reference(input: &str) -> Result<Reference> {
         (None, Some(d)) => Reference::with_digest(registry, repository, d.to_owned()),
         (None, None) => Reference::with_tag(registry, repository, "latest".to_owned()),
     })
+}
+
+/// A reference as it may be shown in a message: control characters escaped (a `\n` in a
+/// reference must not forge a second output line), and credentials written into it
+/// (`user:password@registry/repo`, which no registry accepts but users paste) replaced by `***`
+/// and registered with the scrubber. A digest's `@` is not userinfo: what follows it has no `/`.
+pub fn shown(input: &str) -> String {
+    let input = match input.split_once('@') {
+        Some((userinfo, rest)) if rest.contains('/') && !userinfo.contains('/') => {
+            crate::scrub::register(userinfo);
+            if let Some((_, password)) = userinfo.split_once(':') {
+                crate::scrub::register(password);
+            }
+            format!("***@{rest}")
+        }
+        _ => input.to_owned(),
+    };
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `algorithm:hex`, with the lengths oci-spec and registries enforce.
@@ -345,7 +381,7 @@ pub struct Options {
     pub credentials: Credentials,
 }
 
-/// The entry point: clients per registry host, credentials, redaction.
+/// The entry point: clients per registry host and credentials.
 pub struct Registry {
     options: Options,
     clients: tokio::sync::Mutex<Clients>,
@@ -373,7 +409,9 @@ impl From<Settings> for ClientConfig {
 #[derive(Default)]
 struct Clients {
     by_repo: HashMap<(String, String), (Client, RegistryAuth)>,
-    by_credential: HashMap<(String, Option<Credential>), (Client, RegistryAuth)>,
+    /// By host and credential; an identity token's access token is scoped to one repository,
+    /// so its clients are by repository too.
+    by_credential: HashMap<(String, Option<Credential>, Option<String>), (Client, RegistryAuth)>,
 }
 
 impl fmt::Debug for Registry {
@@ -381,6 +419,14 @@ impl fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("insecure", &self.options.insecure)
             .finish_non_exhaustive()
+    }
+}
+
+fn protocol_of(registry: &Registry, host: &str) -> ClientProtocol {
+    if registry.is_plain_http(host) {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
     }
 }
 
@@ -427,17 +473,16 @@ impl Registry {
             .credentials
             .lookup(reference.registry(), reference.repository())
             .map_err(RegistryError::Config)?;
-        let cred_key = (host.clone(), credential.clone());
+        let scoped = matches!(credential, Some(Credential::IdentityToken(_)))
+            .then(|| reference.repository().to_owned());
+        let cred_key = (host.clone(), credential.clone(), scoped);
         if let Some(found) = clients.by_credential.get(&cred_key).cloned() {
             clients.by_repo.insert(repo_key, found.clone());
             return Ok(found);
         }
-        let protocol = if self.is_plain_http(&host) {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
+        let config = Settings {
+            protocol: protocol_of(self, &host),
         };
-        let config = Settings { protocol };
         let make_client = |settings: Settings| {
             Client::try_from(ClientConfig::from(settings)).map_err(|e| RegistryError::Unreachable {
                 registry: host.clone(),
@@ -467,6 +512,13 @@ impl Registry {
                 RegistryAuth::Basic(username, password)
             }
             Some(Credential::Token(token)) => RegistryAuth::Bearer(token),
+            Some(Credential::IdentityToken(refresh)) => {
+                let plain_http = matches!(protocol_of(self, &host), ClientProtocol::Http);
+                let token = oauth::exchange(&host, plain_http, reference, &refresh)
+                    .await
+                    .map_err(|e| e.into_error(reference))?;
+                RegistryAuth::Bearer(token)
+            }
         };
         client
             .store_auth_if_needed(reference.resolve_registry(), &auth)
@@ -481,7 +533,7 @@ impl Registry {
     fn error(&self, reference: &Reference, err: OciDistributionError) -> RegistryError {
         let registry = reference.registry().to_owned();
         let shown = reference.whole();
-        let redact = |s: String| self.options.credentials.redact(&s);
+        let redact = |s: String| crate::scrub::scrub(&s).into_owned();
         match err {
             OciDistributionError::RegistryError { envelope, .. } => {
                 let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
@@ -840,6 +892,19 @@ mod tests {
             "Foo: invalid image reference: repository name must be lowercase"
         );
         assert!(parse_reference("Bad/Name:tag").is_err());
+        // Never echoed raw: a newline would forge an output line, userinfo is a credential.
+        assert_eq!(
+            parse_reference("app:v1\nimage-tag: ok")
+                .expect_err("newline")
+                .to_string(),
+            "app:v1\\nimage-tag: ok: invalid image reference: invalid tag format"
+        );
+        let err = parse_reference("bob:hunter2-pw@reg.example/app:v1").expect_err("userinfo");
+        assert_eq!(
+            err.to_string(),
+            "***@reg.example/app:v1: invalid image reference: credentials do not belong in a reference; put them in the registry auth file"
+        );
+        assert_eq!(crate::scrub::scrub("said hunter2-pw"), "said ***");
         assert!(parse_reference("").is_err());
         assert!(parse_reference("a b").is_err());
     }

@@ -99,7 +99,9 @@ fn userinfo(url: &str) -> Option<&str> {
 }
 
 fn insert(forms: Vec<String>) {
-    let mut secrets = SECRETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut secrets = SECRETS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for form in forms {
         if !form.is_empty() && !secrets.contains(&form) {
             secrets.push(form);
@@ -114,17 +116,71 @@ fn insert(forms: Vec<String>) {
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     {
-        let secrets = SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let secrets = SECRETS
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for secret in secrets.iter() {
             if out.contains(secret.as_str()) {
                 out = Cow::Owned(out.replace(secret.as_str(), MASK));
             }
         }
     }
-    match mask_authorization(&out) {
+    if let Some(masked) = mask_authorization(&out) {
+        out = Cow::Owned(masked);
+    }
+    match mask_schemes(&out) {
         Some(masked) => Cow::Owned(masked),
         None => out,
     }
+}
+
+/// Masks `Basic <credential>` / `Bearer <credential>` wherever they appear (a server echoing a
+/// header under another name, a body quoting it), not only after `authorization`. Only the
+/// capitalised schemes, and only values that look like a credential (a digit or one of `+/=.~`,
+/// or 20 characters or more), so that prose ("HTTP Basic authentication") and challenges
+/// (`Bearer realm="…"`) stay readable.
+fn mask_schemes(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut from = 0;
+    while from < text.len() {
+        let next = ["Basic", "Bearer"]
+            .iter()
+            .filter_map(|scheme| text[from..].find(scheme).map(|i| (from + i, scheme.len())))
+            .min();
+        let Some((at, len)) = next else { break };
+        from = at + len;
+        // A word of its own: `XBasic` or `Basically` are not schemes.
+        let before_ok = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        if !before_ok || from >= bytes.len() || !(bytes[from] == b' ' || bytes[from] == b'\t') {
+            continue;
+        }
+        let start = skip(bytes, from, |b| b == b' ' || b == b'\t');
+        let end = skip(bytes, start, is_credential_byte);
+        let value = &text[start..end];
+        let auth_param = value.ends_with('=')
+            && bytes.get(end) == Some(&b'"')
+            && value[..value.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
+        let looks_like_credential = value.len() >= 20
+            || value
+                .bytes()
+                .any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'=' | b'.' | b'~'));
+        if value.is_empty() || value == MASK || auth_param || !looks_like_credential {
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str(MASK);
+        copied = end;
+        from = end;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// Masks the credential after `authorization` in the shapes it is printed in: an HTTP header
@@ -289,6 +345,15 @@ mod tests {
             ),
             ("authorization=token abc123", "authorization=token ***"),
             ("Proxy-Authorization: xyz987", "Proxy-Authorization: ***"),
+            // Echoed under another name, or inside a body.
+            (
+                r#"{"x-echo": "Basic dW5yZWc6cGFzcw==", "n": 1}"#,
+                r#"{"x-echo": "Basic ***", "n": 1}"#,
+            ),
+            (
+                "you sent Bearer eyJhbGciOi.eyJzdWIi.c2ln.",
+                "you sent Bearer ***",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(scrub(input), want, "{input}");
@@ -299,10 +364,14 @@ mod tests {
     fn text_without_secrets_is_borrowed_unchanged() {
         let text = "no secrets here; the authorization step failed";
         assert!(matches!(scrub(text), Cow::Borrowed(_)));
-        assert!(matches!(
-            scrub("WWW-Authenticate: Bearer realm=\"https://auth\""),
-            Cow::Borrowed(_)
-        ));
+        for text in [
+            "WWW-Authenticate: Bearer realm=\"https://auth\",service=\"r\"",
+            "Falling back to HTTP Basic Auth",
+            "Using bearer token authentication.",
+            "Basic authentication failed",
+        ] {
+            assert!(matches!(scrub(text), Cow::Borrowed(_)), "{text}");
+        }
     }
 
     #[test]
@@ -315,6 +384,9 @@ mod tests {
     #[test]
     fn json_escaped_secret_is_masked() {
         register("we\"ird\\pw");
-        assert_eq!(scrub(r#"{"password":"we\"ird\\pw"}"#), r#"{"password":"***"}"#);
+        assert_eq!(
+            scrub(r#"{"password":"we\"ird\\pw"}"#),
+            r#"{"password":"***"}"#
+        );
     }
 }

@@ -24,7 +24,8 @@ pub struct Registry {
     dir: tempfile::TempDir,
 }
 
-/// Whether the registry and skopeo are installed; tests skip with a printed reason otherwise.
+/// Whether the registry and skopeo are installed; tests call it through
+/// `harness::skip_without`, which fails in CI when they are not.
 pub fn available() -> bool {
     let ok = |p: &str| {
         Command::new(p)
@@ -34,11 +35,7 @@ pub fn available() -> bool {
             .status()
             .is_ok()
     };
-    let found = ok("docker-registry") && ok("skopeo");
-    if !found {
-        eprintln!("skipping: docker-registry and skopeo are needed (apt-get install docker-registry skopeo)");
-    }
-    found
+    ok("docker-registry") && ok("skopeo")
 }
 
 impl Registry {
@@ -388,38 +385,85 @@ fn write_layout(layout: &Path, top: &serde_json::Value) {
 
 /// A token-auth front for a [`Registry`]: the way Docker Hub, GHCR or Harbor do auth. `/v2/...`
 /// without a valid bearer token answers 401 with a `Bearer realm=…/token` challenge; `/token`
-/// hands out a token for the right basic credentials; requests with the token are forwarded to
-/// the real registry behind (one connection per request). Pull-only: upload `Location`s are not
-/// rewritten.
+/// hands out a token for the right basic credentials (GET, the distribution token flow) or, when
+/// started with a refresh token, for an OAuth2 `grant_type=refresh_token` POST carrying it with
+/// the challenge's `service` and a repository `scope` (the identitytoken flow of skopeo and
+/// docker); requests with the token are forwarded to the real registry behind (one connection
+/// per request). Pull-only: upload `Location`s are not rewritten.
+///
+/// An *echoing* front behaves like a careless server: its error bodies repeat the credentials it
+/// was sent (the `Authorization` header, the decoded `user:password`, the refresh token), and
+/// every forwarded answer carries the request's `Authorization` value back in an `X-Echo`
+/// header (and, like some registries, a HEAD answer has no `Docker-Content-Digest`, so clients
+/// GET the manifest), so that tests can check that nothing a server echoes reaches the user.
 pub struct TokenFront {
     /// `127.0.0.1:PORT` of the front.
     pub host: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// How a [`TokenFront`] decides and answers.
+#[derive(Clone)]
+struct FrontConfig {
+    backend: String,
+    front: String,
+    token: String,
+    basic: String,
+    refresh: Option<String>,
+    echo: bool,
+}
+
 impl TokenFront {
     /// Starts a front for `backend` accepting `user`/`password` at its token endpoint.
     pub fn start(backend: &Registry, user: &str, password: &str) -> Self {
+        Self::launch(backend, user, password, None, false)
+    }
+
+    /// Like [`TokenFront::start`], but its errors and answers echo the credentials it was sent.
+    pub fn start_echoing(backend: &Registry, user: &str, password: &str) -> Self {
+        Self::launch(backend, user, password, None, true)
+    }
+
+    /// A front that also accepts the OAuth2 refresh token `refresh` (POST, form-encoded), and
+    /// echoes what it was sent in its refusals.
+    pub fn start_with_refresh_token(backend: &Registry, refresh: &str) -> Self {
+        Self::launch(
+            backend,
+            "no-basic-user",
+            "no-basic-password",
+            Some(refresh),
+            true,
+        )
+    }
+
+    fn launch(
+        backend: &Registry,
+        user: &str,
+        password: &str,
+        refresh: Option<&str>,
+        echo: bool,
+    ) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind token front");
         let host = listener.local_addr().expect("addr").to_string();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let token = format!("tok-{}", std::process::id());
-        let expected_basic = format!("Basic {}", base64(&format!("{user}:{password}")));
-        let (backend_host, front, flag) = (backend.host.clone(), host.clone(), stop.clone());
+        let config = FrontConfig {
+            backend: backend.host.clone(),
+            front: host.clone(),
+            token: format!("tok-{}", std::process::id()),
+            basic: format!("Basic {}", base64(&format!("{user}:{password}"))),
+            refresh: refresh.map(str::to_owned),
+            echo,
+        };
+        let flag = stop.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if flag.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (backend_host, front, token, expected_basic) = (
-                    backend_host.clone(),
-                    front.clone(),
-                    token.clone(),
-                    expected_basic.clone(),
-                );
+                let config = config.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &backend_host, &front, &token, &expected_basic);
+                    let _ = serve(conn, &config);
                 });
             }
         });
@@ -458,6 +502,38 @@ fn read_request(conn: &mut TcpStream) -> std::io::Result<Request> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        // Go's HTTP client sends a body of unknown length (skopeo's token POST) chunked.
+        let mut body = Vec::new();
+        loop {
+            let mut size_line = Vec::new();
+            while !size_line.ends_with(b"\r\n") {
+                if conn.read(&mut byte)? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                size_line.push(byte[0]);
+            }
+            let size_text = String::from_utf8_lossy(&size_line);
+            let size = usize::from_str_radix(size_text.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+            let mut chunk = vec![0u8; size + 2];
+            conn.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+        // The chunked framing is ours to undo; what goes on is a plain body.
+        let headers = headers
+            .into_iter()
+            .filter(|(k, _)| k != "transfer-encoding")
+            .chain([("content-length".to_owned(), body.len().to_string())])
+            .collect();
+        return Ok((request_line, headers, body));
+    }
     let len: usize = headers
         .iter()
         .find(|(k, _)| k == "content-length")
@@ -468,13 +544,42 @@ fn read_request(conn: &mut TcpStream) -> std::io::Result<Request> {
     Ok((request_line, headers, body))
 }
 
-fn serve(
-    mut conn: TcpStream,
-    backend: &str,
-    front: &str,
-    token: &str,
-    basic: &str,
-) -> std::io::Result<()> {
+/// `application/x-www-form-urlencoded` pairs, decoded.
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn respond(conn: &mut TcpStream, status: &str, extra: &str, body: &str) -> std::io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(response.as_bytes())
+}
+
+fn serve(mut conn: TcpStream, config: &FrontConfig) -> std::io::Result<()> {
     let (request_line, headers, body) = read_request(&mut conn)?;
     let header = |name: &str| {
         headers
@@ -482,29 +587,74 @@ fn serve(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    let sent_auth = header("authorization").unwrap_or("").to_owned();
     let path = request_line.split(' ').nth(1).unwrap_or("/");
-    if path.starts_with("/token") {
-        let response = if header("authorization") == Some(basic) {
-            let body =
-                format!(r#"{{"token":"{token}","access_token":"{token}","expires_in":300}}"#);
-            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-        } else {
-            let body =
-                r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid username or password"}]}"#;
-            format!("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    let method = request_line.split(' ').next().unwrap_or("");
+    let granted = format!(
+        r#"{{"token":"{token}","access_token":"{token}","expires_in":300}}"#,
+        token = config.token
+    );
+    if path.starts_with("/token") && method == "POST" {
+        let form = form_pairs(&body);
+        let field = |k: &str| {
+            form.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.as_str())
         };
-        return conn.write_all(response.as_bytes());
+        let scope_ok =
+            field("scope").is_some_and(|s| s.starts_with("repository:") && s.contains(':'));
+        let ok = config.refresh.is_some()
+            && field("grant_type") == Some("refresh_token")
+            && field("refresh_token") == config.refresh.as_deref()
+            && field("service") == Some("token-front")
+            && scope_ok
+            && field("client_id").is_some_and(|c| !c.is_empty());
+        if ok {
+            return respond(&mut conn, "200 OK", "", &granted);
+        }
+        let message = if config.echo {
+            format!(
+                "invalid refresh token {:?} for scope {:?}",
+                field("refresh_token").unwrap_or(""),
+                field("scope").unwrap_or("")
+            )
+        } else {
+            "invalid refresh token".to_owned()
+        };
+        let body =
+            serde_json::json!({"error": "invalid_grant", "error_description": message}).to_string();
+        return respond(&mut conn, "401 Unauthorized", "", &body);
     }
-    if header("authorization") != Some(&format!("Bearer {token}")) {
+    if path.starts_with("/token") {
+        if sent_auth == config.basic {
+            return respond(&mut conn, "200 OK", "", &granted);
+        }
+        let message = if config.echo {
+            let decoded = sent_auth
+                .strip_prefix("Basic ")
+                .and_then(unbase64)
+                .unwrap_or_default();
+            format!("invalid username or password: you sent Authorization: {sent_auth} ({decoded})")
+        } else {
+            "invalid username or password".to_owned()
+        };
+        let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]})
+            .to_string();
+        return respond(&mut conn, "401 Unauthorized", "", &body);
+    }
+    if sent_auth != format!("Bearer {}", config.token) {
         let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-        let response = format!(
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{front}/token\",service=\"token-front\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        let challenge = format!(
+            "WWW-Authenticate: Bearer realm=\"http://{}/token\",service=\"token-front\"\r\n",
+            config.front
         );
-        return conn.write_all(response.as_bytes());
+        return respond(&mut conn, "401 Unauthorized", &challenge, body);
     }
-    let mut upstream = TcpStream::connect(backend)?;
-    let mut forwarded = format!("{request_line}\r\nHost: {backend}\r\nConnection: close\r\n");
+    let mut upstream = TcpStream::connect(&config.backend)?;
+    let mut forwarded = format!(
+        "{request_line}\r\nHost: {}\r\nConnection: close\r\n",
+        config.backend
+    );
     for (k, v) in &headers {
         if !matches!(k.as_str(), "host" | "connection" | "authorization") {
             forwarded.push_str(&format!("{k}: {v}\r\n"));
@@ -515,26 +665,34 @@ fn serve(
     upstream.write_all(&body)?;
     let mut response = Vec::new();
     upstream.read_to_end(&mut response)?;
+    if config.echo {
+        // Like some registries, no digest on HEAD, so clients GET the manifest (and oci-client
+        // traces that answer's headers).
+        if method == "HEAD" {
+            let text = String::from_utf8_lossy(&response).into_owned();
+            let kept: Vec<&str> = text
+                .split("\r\n")
+                .filter(|l| !l.to_ascii_lowercase().starts_with("docker-content-digest:"))
+                .collect();
+            response = kept.join("\r\n").into_bytes();
+        }
+        // The echo goes in right after the status line, as a header of its own.
+        if let Some(end) = response.windows(2).position(|w| w == b"\r\n") {
+            let echo = format!("\r\nX-Echo: {sent_auth}");
+            response.splice(end..end, echo.into_bytes());
+        }
+    }
     conn.write_all(&response)
 }
 
+/// Base64 decoding, for the echoing front's "you sent user:password".
+fn unbase64(s: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 fn base64(s: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in s.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }

@@ -17,6 +17,14 @@ fn image_tag() -> Cmd {
         .env_remove("IMAGE_TAG_BRANCH")
 }
 
+/// True when the test must be skipped for want of a registry (never in CI, where it fails).
+fn no_registry() -> bool {
+    harness::skip_without(
+        registry::available(),
+        "docker-registry and skopeo (apt-get install docker-registry skopeo)",
+    )
+}
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -262,7 +270,7 @@ fn compute_outside_a_repository_fails_clearly() {
 
 #[test]
 fn exists_and_digests_match_skopeo() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -334,7 +342,7 @@ fn deployment(images: &[String]) -> String {
 
 #[test]
 fn pin_with_lock_then_locked_without_registry() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let mut reg = Registry::start();
@@ -411,7 +419,7 @@ fn pin_with_lock_then_locked_without_registry() {
 
 #[test]
 fn pin_verifies_already_pinned_references() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -440,7 +448,7 @@ fn pin_verifies_already_pinned_references() {
 
 #[test]
 fn pin_errors_write_nothing() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -477,7 +485,7 @@ fn pin_errors_write_nothing() {
 
 #[test]
 fn pin_registry_stopped_mid_run() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let mut reg = Registry::start();
@@ -495,7 +503,7 @@ fn pin_registry_stopped_mid_run() {
 
 #[test]
 fn pin_custom_resource_paths_and_map() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -533,7 +541,7 @@ fn pin_custom_resource_paths_and_map() {
 
 #[test]
 fn auth_from_docker_config_and_wrong_password_never_shown() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start_with_auth("ci", "s3cret-Passw0rd");
@@ -601,7 +609,7 @@ fn auth_from_docker_config_and_wrong_password_never_shown() {
 
 #[test]
 fn credential_helpers_are_asked_like_docker_does() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start_with_auth("helper-user", "helper-Secret-1");
@@ -667,7 +675,7 @@ fn credential_helpers_are_asked_like_docker_does() {
 
 #[test]
 fn bearer_token_auth_and_wrong_password_never_shown() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let backend = Registry::start();
@@ -731,25 +739,8 @@ fn bearer_token_auth_and_wrong_password_never_shown() {
 }
 
 fn b64(s: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = s.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,7 +748,7 @@ fn b64(s: &str) -> String {
 
 #[test]
 fn latest_by_each_policy() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -847,7 +838,7 @@ fn latest_by_each_policy() {
 
 #[test]
 fn retag_keeps_the_digest() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -875,7 +866,7 @@ fn retag_keeps_the_digest() {
 
 #[test]
 fn copy_all_platforms_preserves_digests_across_registries() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let src = Registry::start();
@@ -961,7 +952,7 @@ fn copy_all_platforms_preserves_digests_across_registries() {
 
 #[test]
 fn mirror_prints_a_map_that_set_and_pin_accept() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let upstream = Registry::start();
@@ -1026,7 +1017,7 @@ fn mirror_prints_a_map_that_set_and_pin_accept() {
 
 #[test]
 fn copy_to_a_stopped_registry_fails_and_prints_nothing() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let src = Registry::start();
@@ -1049,7 +1040,7 @@ fn copy_to_a_stopped_registry_fails_and_prints_nothing() {
 
 #[test]
 fn mirror_with_an_unknown_image_fails_naming_the_line() {
-    if !registry::available() {
+    if no_registry() {
         return;
     }
     let reg = Registry::start();
@@ -1180,4 +1171,261 @@ fn help_lists_subcommands() {
     ] {
         assert!(run.stdout.contains(sub), "{sub} missing from --help");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// secrets: nothing a server echoes, nothing the auth file holds, reaches stderr
+
+#[test]
+fn verbose_output_never_shows_working_htpasswd_credentials() {
+    if no_registry() {
+        return;
+    }
+    let password = "Vrb0se-Passw0rd-9";
+    let reg = Registry::start_with_auth("ci-user", password);
+    let digest = reg.push_image("private/app:v1", "verbose");
+    let dir = tempdir();
+    let auth_file = write(
+        dir.path(),
+        "auth.json",
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            reg.host,
+            b64(&format!("ci-user:{password}"))
+        ),
+    );
+    let run = image_tag()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .args(["-vvv", "pin"])
+        .stdin(deployment(&[reg.reference("private/app:v1")]))
+        .run()
+        .success()
+        .stdout_contains(&digest)
+        // The trace output is there (so the check below has something to look at).
+        .stderr_contains("image-tag: debug: Using HTTP basic authentication.");
+    assert!(!run.stderr.contains(password), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(&b64(&format!("ci-user:{password}"))),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn credentials_a_server_echoes_are_scrubbed_from_every_line() {
+    if no_registry() {
+        return;
+    }
+    let backend = Registry::start();
+    let digest = backend.push_image("private/app:v1", "echo");
+    let password = "Ech0ed-Passw0rd-1";
+    let front = registry::TokenFront::start_echoing(&backend, "robot", password);
+    // The harness's front hands out this bearer token (see TokenFront).
+    let token = format!("tok-{}", std::process::id());
+    let dir = tempdir();
+    let good = write(
+        dir.path(),
+        "good.json",
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            front.host,
+            b64(&format!("robot:{password}"))
+        ),
+    );
+    // Success at -vvv: oci-client traces the response headers, and the front echoes the
+    // request's `Authorization: Bearer …` back in one of them.
+    let run = image_tag()
+        .env("REGISTRY_AUTH_FILE", &good)
+        .args(["-vvv", "pin"])
+        .stdin(deployment(&[front.reference("private/app:v1")]))
+        .run()
+        .success()
+        .stdout_contains(&digest)
+        .stderr_contains(r#""x-echo": "Bearer ***""#);
+    assert!(!run.stderr.contains(&token), "token leaked: {}", run.stderr);
+    assert!(!run.stderr.contains(password), "{}", run.stderr);
+
+    // A refusal whose body repeats the Basic header and the decoded user:password.
+    let wrong = "Wr0ng-Ech0ed-pass";
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        format!(
+            r#"{{"auths": {{"{}": {{"username": "robot", "password": "{wrong}"}}}}}}"#,
+            front.host
+        ),
+    );
+    for verbosity in ["-v", "-vvv"] {
+        let run = image_tag()
+            .env("REGISTRY_AUTH_FILE", &bad)
+            .args([verbosity, "exists", &front.reference("private/app:v1")])
+            .run()
+            .code(2)
+            .stderr_contains(&format!(
+                "image-tag: error: {}: authentication failed for {}",
+                front.host,
+                front.reference("private/app:v1")
+            ));
+        if verbosity == "-vvv" {
+            // oci-client's debug line quotes the token server's body, echo and all.
+            assert!(
+                run.stderr
+                    .contains("you sent Authorization: Basic *** (***)"),
+                "{}",
+                run.stderr
+            );
+        }
+        assert!(
+            !run.stderr.contains(wrong),
+            "password leaked: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains(&b64(&format!("robot:{wrong}"))),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn identity_tokens_are_exchanged_like_skopeo_does() {
+    if no_registry() {
+        return;
+    }
+    let backend = Registry::start();
+    let digest = backend.push_image("team/app:v1", "oauth");
+    let refresh = "rfr-7Yq2-identity";
+    let front = registry::TokenFront::start_with_refresh_token(&backend, refresh);
+    let dir = tempdir();
+    // What `docker login` writes for an OAuth2 registry (ACR, for one): `auth` of `<user>:` and
+    // the refresh token; plus an identity token for another registry that must not matter.
+    let auth_file = write(
+        dir.path(),
+        "auth.json",
+        format!(
+            r#"{{"auths": {{
+                "{}": {{"auth": "{}", "identitytoken": "{refresh}"}},
+                "unrelated.example.com": {{"identitytoken": "other-registry-token"}}
+            }}}}"#,
+            front.host,
+            b64("00000000-0000-0000-0000-000000000000:")
+        ),
+    );
+    // skopeo, the reference client, gets through the harness's token server with this file...
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+        ])
+        .arg("--authfile")
+        .arg(&auth_file)
+        .arg(format!("docker://{}", front.reference("team/app:v1")))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(registry::sha256(&out.stdout), digest);
+    // ...and so does image-tag, with the same digest.
+    image_tag()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .arg("pin")
+        .stdin(deployment(&[front.reference("team/app:v1")]))
+        .run()
+        .success()
+        .stdout_contains(&format!("{}@{digest}", front.reference("team/app:v1")));
+
+    // The unrelated entry alone does not get in the way of an anonymous registry.
+    let open = Registry::start();
+    let open_digest = open.push_image("pub/app:v1", "open");
+    let only_unrelated = write(
+        dir.path(),
+        "unrelated.json",
+        r#"{"auths": {"unrelated.example.com": {"identitytoken": "other-registry-token"}}}"#,
+    );
+    image_tag()
+        .env("REGISTRY_AUTH_FILE", &only_unrelated)
+        .arg("pin")
+        .stdin(deployment(&[open.reference("pub/app:v1")]))
+        .run()
+        .success()
+        .stdout_contains(&open_digest);
+
+    // A refresh token the server refuses (and echoes back) is an authentication failure that
+    // never shows the token.
+    let stale = "rfr-stale-0000";
+    let stale_file = write(
+        dir.path(),
+        "stale.json",
+        format!(
+            r#"{{"auths": {{"{}": {{"identitytoken": "{stale}"}}}}}}"#,
+            front.host
+        ),
+    );
+    let run = image_tag()
+        .env("REGISTRY_AUTH_FILE", &stale_file)
+        .args(["-vvv", "exists", &front.reference("team/app:v1")])
+        .run()
+        .code(2)
+        .stderr_contains(&format!(
+            "image-tag: error: {}: authentication failed for {}: the token endpoint refused the identity token: HTTP 401: invalid refresh token \"***\"",
+            front.host,
+            front.reference("team/app:v1")
+        ))
+        .stderr_contains("hint: check the credentials for");
+    assert!(!run.stderr.contains(stale), "{}", run.stderr);
+}
+
+#[test]
+fn a_mistyped_auth_file_field_is_reported_as_such() {
+    if no_registry() {
+        return;
+    }
+    let reg = Registry::start_with_auth("ci", "typo-Passw0rd");
+    let dir = tempdir();
+    let auth_file = write(
+        dir.path(),
+        "auth.json",
+        format!(
+            r#"{{"auths": {{"{}": {{"usrname": "ci", "password": "typo-Passw0rd"}}}}}}"#,
+            reg.host
+        ),
+    );
+    let run = image_tag()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .args(["exists", &reg.reference("private/app:v1")])
+        .run()
+        .code(2)
+        .stderr_contains(&format!(
+            "image-tag: error: {}: auths.{}: unknown field `usrname` (expected one of auth, username, password, identitytoken, registrytoken, email, serveraddress)\n",
+            auth_file.display(),
+            reg.host
+        ));
+    assert!(
+        !run.stderr.contains("authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("typo-Passw0rd"), "{}", run.stderr);
+}
+
+#[test]
+fn references_with_credentials_or_newlines_are_never_echoed_raw() {
+    let run = image_tag()
+        .args(["exists", "bob:hunter2-Secret@reg.example.com/app:v1"])
+        .run()
+        .code(2)
+        .stderr_is("image-tag: error: ***@reg.example.com/app:v1: invalid image reference: credentials do not belong in a reference; put them in the registry auth file\n");
+    assert!(!run.stderr.contains("hunter2"));
+    // A newline cannot forge a line of output.
+    image_tag()
+        .args(["exists", "app:v1\nimage-tag: all good"])
+        .run()
+        .code(2)
+        .stderr_is("image-tag: error: app:v1\\nimage-tag: all good: invalid image reference: invalid tag format\n");
 }

@@ -1,12 +1,15 @@
 //! Registry credentials, found where skopeo and crane look: `REGISTRY_AUTH_FILE` alone when set;
 //! otherwise `$XDG_RUNTIME_DIR/containers/auth.json`, then `$DOCKER_CONFIG/config.json` (or
 //! `~/.docker/config.json`). Entries are `auths` (`auth` = base64 `user:password`, or
-//! `username`/`password`, or `registrytoken`), `credHelpers` and `credsStore` (the
-//! `docker-credential-<helper> get` protocol). Keys may be a host, a URL, or a host with a
+//! `username`/`password`, `registrytoken`, or `identitytoken`: an OAuth2 refresh token that is
+//! exchanged at the registry's token endpoint, as skopeo does), `credHelpers` and `credsStore`
+//! (the `docker-credential-<helper> get` protocol). Keys may be a host, a URL, or a host with a
 //! repository path (the most specific key wins, as in containers-auth.json).
 //!
-//! Credentials are kept only here; [`Credentials::redact`] scrubs them from any text that is about
-//! to be shown.
+//! An entry that cannot be used (a mistyped field, an `auth` that is not base64) is reported when
+//! an operation needs that registry, naming the file and the entry; entries for other registries
+//! never get in the way. Every secret read here is registered with [`crate::scrub`], so no error
+//! or log line of the process can show it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,8 +17,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use base64_engine::decode as b64decode;
+use base64::Engine as _;
 use serde_json::Value;
+
+use crate::scrub;
 
 /// A credential for one registry.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -24,6 +29,9 @@ pub enum Credential {
     Basic { username: String, password: String },
     /// A bearer token used as is (`registrytoken`).
     Token(String),
+    /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>` user), exchanged for an
+    /// access token at the registry's token endpoint.
+    IdentityToken(String),
 }
 
 impl fmt::Debug for Credential {
@@ -31,6 +39,7 @@ impl fmt::Debug for Credential {
         match self {
             Credential::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
             Credential::Token(_) => write!(f, "Token(***)"),
+            Credential::IdentityToken(_) => write!(f, "IdentityToken(***)"),
         }
     }
 }
@@ -93,12 +102,11 @@ impl AuthSources {
 /// Credentials from all sources, by normalised key (`host` or `host/repo/path`).
 #[derive(Clone, Default)]
 pub struct Credentials {
-    /// In source priority order; the first file that has a key wins.
-    auths: BTreeMap<String, Credential>,
+    /// In source priority order; the first file that has a key wins. An entry that cannot be
+    /// used keeps its error for the operation that needs it.
+    auths: BTreeMap<String, Result<Credential, String>>,
     helpers: BTreeMap<String, String>,
     store: Option<String>,
-    /// Every secret we know of, for redaction.
-    secrets: Vec<String>,
 }
 
 impl fmt::Debug for Credentials {
@@ -136,70 +144,34 @@ pub fn normalize_key(key: &str) -> String {
 impl Credentials {
     /// Adds one credential (used by tests and by `--creds`).
     pub fn insert(&mut self, registry: &str, credential: Credential) {
-        self.remember(&credential);
-        self.auths.insert(normalize_key(registry), credential);
-    }
-
-    fn remember(&mut self, credential: &Credential) {
-        match credential {
-            Credential::Basic { username, password } => {
-                self.secrets.push(password.clone());
-                // user:password and its base64 form can appear in a header dump.
-                let pair = format!("{username}:{password}");
-                self.secrets.push(base64_engine::encode(pair.as_bytes()));
-                self.secrets.push(pair);
-            }
-            Credential::Token(t) => self.secrets.push(t.clone()),
-        }
-        self.secrets.retain(|s| s.len() >= 3);
+        remember(&credential);
+        self.auths.insert(normalize_key(registry), Ok(credential));
     }
 
     fn add_file(&mut self, file: &Path, value: &Value) -> Result<(), String> {
-        if let Some(auths) = value.get("auths").and_then(Value::as_object) {
+        if let Some(auths) = value.get("auths") {
+            let Some(auths) = auths.as_object() else {
+                return Err(format!(
+                    "{}: `auths` must be an object of registry entries",
+                    file.display()
+                ));
+            };
             for (key, entry) in auths {
-                let key = normalize_key(key);
-                if self.auths.contains_key(&key) {
+                let normalized = normalize_key(key);
+                if self.auths.contains_key(&normalized) {
                     continue;
                 }
-                let field = |k: &str| {
-                    entry
-                        .get(k)
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                };
-                let cred = if let Some(token) = field("registrytoken") {
-                    Some(Credential::Token(token.to_owned()))
-                } else if let (Some(u), Some(p)) = (field("username"), field("password")) {
-                    Some(Credential::Basic {
-                        username: u.to_owned(),
-                        password: p.to_owned(),
-                    })
-                } else if let Some(auth) = field("auth") {
-                    let decoded = b64decode(auth.trim())
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())));
-                    match decoded {
-                        Some((username, password)) => {
-                            Some(Credential::Basic { username, password })
-                        }
-                        None => {
-                            return Err(format!(
-                                "{}: the `auth` entry for {key} is not base64 of user:password",
-                                file.display()
-                            ))
-                        }
+                let parsed = entry_credential(entry)
+                    .map_err(|problem| format!("{}: auths.{key}: {problem}", file.display()));
+                match parsed {
+                    Ok(Some(cred)) => {
+                        remember(&cred);
+                        self.auths.insert(normalized, Ok(cred));
                     }
-                } else if field("identitytoken").is_some() {
-                    return Err(format!(
-                        "{}: {key} has an identitytoken (OAuth2 refresh token), which image-tag does not support yet; log in with a username and password or a registry token",
-                        file.display()
-                    ));
-                } else {
-                    None
-                };
-                if let Some(cred) = cred {
-                    self.remember(&cred);
-                    self.auths.insert(key, cred);
+                    Ok(None) => {}
+                    Err(problem) => {
+                        self.auths.insert(normalized, Err(problem));
+                    }
                 }
             }
         }
@@ -229,7 +201,7 @@ impl Credentials {
         let mut candidate = full.as_str();
         loop {
             if let Some(c) = self.auths.get(candidate) {
-                return Ok(Some(c.clone()));
+                return c.clone().map(Some);
             }
             match candidate.rsplit_once('/') {
                 Some((prefix, _)) => candidate = prefix,
@@ -241,17 +213,6 @@ impl Credentials {
             Some(helper) => run_helper(helper, &host),
             None => Ok(None),
         }
-    }
-
-    /// `text` with every known secret replaced by `***`.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
-            }
-        }
-        out
     }
 }
 
@@ -313,60 +274,99 @@ fn run_helper(helper: &str, host: &str) -> Result<Option<Credential>, String> {
     if secret.is_empty() {
         return Ok(None);
     }
-    if username == "<token>" {
-        return Err(format!(
-            "credential helper {program} returned an identity token for {host}, which image-tag does not support yet"
-        ));
-    }
-    Ok(Some(Credential::Basic {
-        username: username.to_owned(),
-        password: secret.to_owned(),
-    }))
+    // The helper protocol's way of saying "this is an identity (refresh) token".
+    let credential = if username == "<token>" {
+        Credential::IdentityToken(secret.to_owned())
+    } else {
+        Credential::Basic {
+            username: username.to_owned(),
+            password: secret.to_owned(),
+        }
+    };
+    remember(&credential);
+    Ok(Some(credential))
 }
 
-/// Standard base64 (RFC 4648 with padding), the encoding of docker's `auth` field. Written out
-/// here because the shared crate's dependency list is owned elsewhere; it is 40 lines.
-mod base64_engine {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    pub fn encode(input: &[u8]) -> String {
-        let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-        for chunk in input.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
+/// Registers every secret of `credential` with the scrubber: a password alone, the
+/// `user:password` pair (and so its base64, as a Basic header carries it), a token.
+fn remember(credential: &Credential) {
+    match credential {
+        Credential::Basic { username, password } => {
+            scrub::register(password);
+            scrub::register(&format!("{username}:{password}"));
         }
-        out
+        Credential::Token(token) | Credential::IdentityToken(token) => scrub::register(token),
     }
+}
 
-    pub fn decode(input: &str) -> Option<Vec<u8>> {
-        let bytes: Vec<u8> = input.bytes().filter(|b| *b != b'=').collect();
-        if bytes.len() % 4 == 1 {
-            return None;
+/// The fields docker, podman and skopeo write in an `auths` entry.
+const ENTRY_FIELDS: [&str; 7] = [
+    "auth",
+    "username",
+    "password",
+    "identitytoken",
+    "registrytoken",
+    "email",
+    "serveraddress",
+];
+
+/// The credential of one `auths` entry; `None` for an entry without one (only `email`, say);
+/// the problem, naming the field, for an entry that cannot be used.
+fn entry_credential(entry: &Value) -> Result<Option<Credential>, String> {
+    let Some(fields) = entry.as_object() else {
+        return Err("an entry must be an object with `auth` or `username` and `password`".into());
+    };
+    for (name, value) in fields {
+        if !ENTRY_FIELDS.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown field `{name}` (expected one of {})",
+                ENTRY_FIELDS.join(", ")
+            ));
         }
-        let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-        let mut acc: u32 = 0;
-        let mut bits = 0;
-        for b in bytes {
-            let v = ALPHABET.iter().position(|a| *a == b)? as u32;
-            acc = (acc << 6) | v;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push(((acc >> bits) & 0xff) as u8);
-            }
+        if !value.is_string() && !value.is_null() {
+            return Err(format!("`{name}` must be a string"));
         }
-        Some(out)
+    }
+    let field = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    // skopeo uses an identity token whenever there is one, whatever `auth` says (docker writes
+    // `auth` as base64 of `<user>:` beside it).
+    if let Some(token) = field("identitytoken") {
+        return Ok(Some(Credential::IdentityToken(token.to_owned())));
+    }
+    if let Some(token) = field("registrytoken") {
+        return Ok(Some(Credential::Token(token.to_owned())));
+    }
+    match (field("username"), field("password")) {
+        (Some(u), Some(p)) => {
+            return Ok(Some(Credential::Basic {
+                username: u.to_owned(),
+                password: p.to_owned(),
+            }))
+        }
+        (Some(_), None) if field("auth").is_none() => {
+            return Err("`username` without `password`".into())
+        }
+        (None, Some(_)) if field("auth").is_none() => {
+            return Err("`password` without `username`".into())
+        }
+        _ => {}
+    }
+    let Some(auth) = field("auth") else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())));
+    match decoded {
+        Some((username, password)) => Ok(Some(Credential::Basic { username, password })),
+        None => Err("`auth` is not base64 of user:password".into()),
     }
 }
 
@@ -374,13 +374,8 @@ mod base64_engine {
 mod tests {
     use super::*;
 
-    #[test]
-    fn base64_round_trip() {
-        for s in ["", "a", "ab", "abc", "user:p@ss:word", "ünïcode"] {
-            let enc = base64_engine::encode(s.as_bytes());
-            assert_eq!(b64decode(&enc).expect("decode"), s.as_bytes());
-        }
-        assert_eq!(base64_engine::encode(b"user:pass"), "dXNlcjpwYXNz");
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
     }
 
     #[test]
@@ -395,7 +390,7 @@ mod tests {
     fn most_specific_entry_wins_and_secrets_redact() {
         let value: Value = serde_json::json!({
             "auths": {
-                "quay.io": {"auth": base64_engine::encode(b"u1:secret-one")},
+                "quay.io": {"auth": b64("u1:secret-one")},
                 "quay.io/team": {"username": "u2", "password": "secret-two"},
                 "ghcr.io": {"registrytoken": "tok-three"}
             }
@@ -424,7 +419,10 @@ mod tests {
             c.lookup("docker.io", "library/nginx").expect("lookup"),
             None
         );
-        assert_eq!(c.redact("x secret-one y tok-three"), "x *** y ***");
+        assert_eq!(
+            crate::scrub::scrub("x secret-one y tok-three"),
+            "x *** y ***"
+        );
         assert!(!format!("{c:?}").contains("secret"));
     }
 
@@ -443,5 +441,65 @@ mod tests {
                 password: "first".into()
             })
         );
+    }
+
+    #[test]
+    fn unusable_entries_fail_only_the_registry_they_are_for() {
+        let value = serde_json::json!({
+            "auths": {
+                "typo.io": {"usrname": "u", "password": "p-typo-1"},
+                "half.io": {"username": "u"},
+                "bad64.io": {"auth": "%%%"},
+                "num.io": {"auth": 12},
+                "ok.io": {"username": "u", "password": "p-ok-1"},
+                "email-only.io": {"email": "a@b"}
+            }
+        });
+        let mut c = Credentials::default();
+        c.add_file(Path::new("auth.json"), &value)
+            .expect("loading never fails on one entry");
+        let err = |host: &str| c.lookup(host, "a/b").expect_err(host);
+        assert_eq!(
+            err("typo.io"),
+            "auth.json: auths.typo.io: unknown field `usrname` (expected one of auth, username, password, identitytoken, registrytoken, email, serveraddress)"
+        );
+        assert_eq!(
+            err("half.io"),
+            "auth.json: auths.half.io: `username` without `password`"
+        );
+        assert_eq!(
+            err("bad64.io"),
+            "auth.json: auths.bad64.io: `auth` is not base64 of user:password"
+        );
+        assert_eq!(
+            err("num.io"),
+            "auth.json: auths.num.io: `auth` must be a string"
+        );
+        assert!(matches!(
+            c.lookup("ok.io", "a/b"),
+            Ok(Some(Credential::Basic { .. }))
+        ));
+        assert_eq!(c.lookup("email-only.io", "a/b"), Ok(None));
+    }
+
+    #[test]
+    fn identity_tokens_are_kept_for_their_registry_only() {
+        let value = serde_json::json!({
+            "auths": {
+                "acr.example.io": {"auth": b64("00000000-0000-0000-0000-000000000000:"), "identitytoken": "refresh-tok-77"},
+                "other.io": {"username": "u", "password": "p-other-1"}
+            }
+        });
+        let mut c = Credentials::default();
+        c.add_file(Path::new("auth.json"), &value).expect("valid");
+        assert_eq!(
+            c.lookup("acr.example.io", "app").expect("lookup"),
+            Some(Credential::IdentityToken("refresh-tok-77".into()))
+        );
+        assert!(matches!(
+            c.lookup("other.io", "app"),
+            Ok(Some(Credential::Basic { .. }))
+        ));
+        assert_eq!(crate::scrub::scrub("got refresh-tok-77"), "got ***");
     }
 }
