@@ -4,9 +4,12 @@ SHELL := bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
 BINS := $(notdir $(wildcard bins/*))
-RELEASE := target/release
+# Where cargo puts its output: CARGO_TARGET_DIR when set (relative to this directory, as cargo
+# reads it), else target/.
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+RELEASE := $(TARGET_DIR)/release
 
-.PHONY: help build test lint demo bench install doc
+.PHONY: help build tools cluster test lint demo bench install doc
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -14,8 +17,16 @@ help: ## List the targets
 build: ## Build release binaries of every tool
 	$(CARGO) build --release --workspace --bins
 
-test: lint ## Format check, clippy -D warnings, then every test (unit, integration, conformance)
-	$(CARGO) build --workspace --bins
+tools: ## Build the pinned test tools from their Go modules (cached); prints their directory last
+	@bash tests/tools/build.sh
+
+cluster: ## Start a test control plane (etcd, kube-apiserver, controllers, kwok) and print its kubeconfig
+	$(CARGO) run -q -p gitops-tests --bin test-cluster
+
+test: lint ## Format check, clippy -D warnings, then every test (unit, integration, conformance, cluster)
+	assets=$$(bash tests/tools/build.sh | tail -1); \
+	export KUBEBUILDER_ASSETS=$$assets PATH=$$assets:$$PATH HELM_BIN=$$assets/helm; \
+	$(CARGO) build --workspace --bins; \
 	$(CARGO) test --workspace --no-fail-fast
 
 lint: ## cargo fmt --check and clippy with warnings as errors

@@ -199,6 +199,7 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+pub mod cluster;
 pub mod git_http;
 pub mod providers;
 pub mod registry;
