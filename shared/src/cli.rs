@@ -95,14 +95,18 @@ where
     }
     let args = match A::try_parse() {
         Ok(args) => args,
-        Err(err) => {
-            let code = if err.use_stderr() {
-                exit::ERROR
-            } else {
-                exit::OK
-            };
+        // --help and --version are output, printed as clap renders them.
+        Err(err) if !err.use_stderr() => {
             let _ = err.print();
-            return ExitCode::from(code);
+            return ExitCode::from(exit::OK);
+        }
+        Err(err) => {
+            let (message, hint) = usage_error(&err, &A::command());
+            eprintln!("{tool}: error: {}", scrub::scrub(&message));
+            if let Some(hint) = hint {
+                eprintln!("hint: {}", scrub::scrub(&hint));
+            }
+            return ExitCode::from(exit::ERROR);
         }
     };
     init_logging(tool, args.verbosity());
@@ -208,6 +212,73 @@ impl<E: Failure> Failure for WithStreams<E> {
             WithStreams::Output(err) => Failure::is_broken_pipe(err),
         }
     }
+}
+
+/// A clap usage error as our one `error:` line and a `hint:`. clap renders a paragraph
+/// (`error: …`, indented details, `tip: …`, `Usage: …`, "For more information, try '--help'");
+/// its first paragraph becomes the message (details joined onto it), its tips the hint, else a
+/// pointer to the `--help` of the (sub)command the usage line names.
+fn usage_error(err: &clap::Error, cmd: &clap::Command) -> (String, Option<String>) {
+    if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let names: Vec<&str> = cmd
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(clap::Command::get_name)
+            .collect();
+        return (
+            "a subcommand is required".to_owned(),
+            Some(format!(
+                "one of {}; see '{} --help'",
+                names.join(", "),
+                cmd.get_name()
+            )),
+        );
+    }
+    let text = err.render().to_string();
+    let mut message = Vec::new();
+    let mut tips = Vec::new();
+    let mut usage = None;
+    let mut in_first_paragraph = true;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            in_first_paragraph = false;
+        } else if let Some(tip) = trimmed.strip_prefix("tip:") {
+            tips.push(tip.trim().to_owned());
+        } else if let Some(u) = trimmed.strip_prefix("Usage:") {
+            usage = Some(u.trim().to_owned());
+        } else if in_first_paragraph {
+            let line = trimmed.strip_prefix("error:").unwrap_or(trimmed);
+            message.push(line.trim().to_owned());
+        }
+    }
+    let message = message.join(" ");
+    let hint = if tips.is_empty() {
+        // `Usage: image-tag pin [OPTIONS] [FILE]` → `image-tag pin`; without a usage line, the
+        // subcommands named on the command line.
+        let command: Vec<String> = match usage.as_deref() {
+            Some(usage) => usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .map(str::to_owned)
+                .collect(),
+            None => {
+                let mut path = vec![cmd.get_name().to_owned()];
+                let mut current = cmd;
+                for arg in std::env::args().skip(1) {
+                    if let Some(sub) = current.find_subcommand(&arg) {
+                        path.push(sub.get_name().to_owned());
+                        current = sub;
+                    }
+                }
+                path
+            }
+        };
+        Some(format!("see '{} --help'", command.join(" ")))
+    } else {
+        Some(tips.join("; "))
+    };
+    (message, hint)
 }
 
 /// When set to a directory, a binary writes its man page (`man1/<name>.1`) and shell completions

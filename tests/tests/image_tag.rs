@@ -1429,3 +1429,53 @@ fn references_with_credentials_or_newlines_are_never_echoed_raw() {
         .code(2)
         .stderr_is("image-tag: error: app:v1\\nimage-tag: all good: invalid image reference: invalid tag format\n");
 }
+
+#[test]
+fn usage_errors_are_one_error_line_and_a_hint() {
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &["--bogus"],
+            "image-tag: error: unexpected argument '--bogus' found",
+            "hint: see 'image-tag --help'",
+        ),
+        (
+            &["pin", "--lok", "x"],
+            "image-tag: error: unexpected argument '--lok' found",
+            "hint: a similar argument exists: '--lock'",
+        ),
+        (
+            &["pin", "--jobs", "0"],
+            "image-tag: error: invalid value '0' for '--jobs <JOBS>': 0 is not in 1..=65535",
+            "hint: see 'image-tag pin --help'",
+        ),
+        (
+            &["pin", "--locked"],
+            "image-tag: error: the following required arguments were not provided: --lock <FILE>",
+            "hint: see 'image-tag pin --help'",
+        ),
+        (
+            &[],
+            "image-tag: error: a subcommand is required",
+            "hint: one of compute, exists, pin, latest, set, retag, copy, mirror; see 'image-tag --help'",
+        ),
+    ];
+    for (args, error, hint) in cases {
+        image_tag()
+            .args(args)
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!("{error}\n{hint}\n"));
+    }
+    // Help and version are output, untouched.
+    image_tag()
+        .arg("--help")
+        .run()
+        .success()
+        .stdout_contains("Usage: image-tag [OPTIONS] <COMMAND>");
+    image_tag()
+        .arg("--version")
+        .run()
+        .success()
+        .stdout_is(&format!("image-tag {}\n", env!("CARGO_PKG_VERSION")));
+}
