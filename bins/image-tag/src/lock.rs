@@ -71,11 +71,10 @@ impl Lock {
             Err(e) => return Err(ToolError::Shared(gitops::Error::io(path, e))),
         };
         let lock: Lock = serde_json::from_str(&text).map_err(|e| {
+            let (line, column) = position(&text, e.line(), e.column());
             ToolError::Message(format!(
-                "{}:{}:{}: invalid lock file: {}",
+                "{}:{line}:{column}: invalid lock file: {}",
                 path.display(),
-                e.line(),
-                e.column(),
                 strip_position(&e.to_string())
             ))
         })?;
@@ -126,6 +125,20 @@ pub fn is_digest(s: &str) -> bool {
     })
 }
 
+/// serde_json's position as an editor shows it. serde_json says "column 0" when it stopped
+/// right after a newline (a file that ends in the middle of a value); the place it stopped at
+/// is then just past the end of the line before (or 1:1 for an empty file).
+fn position(text: &str, line: usize, column: usize) -> (usize, usize) {
+    if column > 0 {
+        return (line, column);
+    }
+    if line <= 1 {
+        return (1, 1);
+    }
+    let previous = text.lines().nth(line - 2).unwrap_or("");
+    (line - 1, previous.chars().count() + 1)
+}
+
 fn strip_position(message: &str) -> &str {
     message.find(" at line ").map_or(message, |i| &message[..i])
 }
@@ -166,6 +179,20 @@ mod tests {
         std::fs::write(&path, "{\"version\": 1,\n \"images\": [}").expect("write");
         let err = Lock::read(&path, true).expect_err("bad json").to_string();
         assert!(err.contains("images.lock:2:"), "{err}");
+        // A file cut short after a newline: serde_json says column 0; we point past the end of
+        // the last line.
+        std::fs::write(&path, "{\"version\": 1,\n  \"images\": {\n").expect("write");
+        let err = Lock::read(&path, true).expect_err("truncated").to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:2:14: invalid lock file: EOF while parsing an object",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "").expect("write");
+        let err = Lock::read(&path, true).expect_err("empty").to_string();
+        assert!(err.contains("images.lock:1:1: invalid lock file: EOF"), "{err}");
         assert!(Lock::read(&dir.path().join("missing"), false)
             .expect("empty")
             .images
