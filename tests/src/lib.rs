@@ -13,9 +13,12 @@ use std::process::{Command, Stdio};
 
 /// The directory holding the built binaries (`target/debug`, honouring `CARGO_TARGET_DIR`).
 pub fn bin_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // cargo reads a relative CARGO_TARGET_DIR against the directory it was started in (the
+    // workspace root under `make`), while tests run in their package's directory.
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .map(|dir| workspace.join(dir))
+        .unwrap_or_else(|| workspace.join("target"));
     target.join("debug")
 }
 
