@@ -443,13 +443,17 @@ impl Cluster {
                     },
                 }
             }
-            kube::Error::HyperError(_) | kube::Error::Service(_) => ClusterError::Unreachable {
-                server: self.server.clone(),
-                message: short(&err),
-            },
-            kube::Error::Auth(_) => ClusterError::Unauthorized {
+            _ if auth_failure(&err).is_some() => ClusterError::Unauthorized {
                 object,
-                message: short(&err),
+                message: auth_failure(&err).unwrap_or_default(),
+            },
+            kube::Error::HyperError(e) => ClusterError::Unreachable {
+                server: self.server.clone(),
+                message: short(&e),
+            },
+            kube::Error::Service(e) => ClusterError::Unreachable {
+                server: self.server.clone(),
+                message: short(e.as_ref()),
             },
             other => ClusterError::Request {
                 object,
@@ -487,9 +491,29 @@ fn transient(err: &kube::Error) -> Option<Transient> {
                 .map(|s| Duration::from_secs(u64::from(s)));
             Transient::from_status(status.code, retry_after)
         }
+        _ if auth_failure(err).is_some() => None,
         kube::Error::HyperError(_) | kube::Error::Service(_) => Some(Transient::Connection),
         _ => None,
     }
+}
+
+/// The client could not authenticate (a bad token file, a failing exec plugin): not a
+/// transport failure, and not worth retrying. Described without an exec plugin's output,
+/// which may hold a credential.
+fn auth_failure(err: &kube::Error) -> Option<String> {
+    let auth = match err {
+        kube::Error::Auth(e) => e,
+        kube::Error::Service(e) => e.downcast_ref::<kube::client::AuthError>()?,
+        _ => return None,
+    };
+    let text = short(auth);
+    Some(match text.find(" failed with status ") {
+        Some(at) if text.starts_with("auth exec command") => {
+            let end = text[at..].find(':').map_or(text.len(), |i| at + i);
+            text[..end].to_owned()
+        }
+        _ => text,
+    })
 }
 
 /// One line from an error and its causes, without "(os error N)" noise, for transport errors

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kube::discovery::{verbs, ApiCapabilities, ApiResource, Scope};
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 
 use super::GroupKind;
 
@@ -156,12 +156,11 @@ impl Discovery {
             let preferred = group.preferred_version_or_latest().to_owned();
             versions.sort_by_key(|v| *v != preferred);
             for version in versions {
+                // Subresources (`deployments/status`) are not in this list. Resources are kept
+                // whatever their verbs, so that a kind the server knows but cannot patch is
+                // reported as such ([`Resource::supports`]), not as unknown.
                 for (ar, caps) in group.versioned_resources(version) {
-                    // Subresources (`deployments/status`) are not in this list; resources
-                    // that cannot even be read are of no use to us.
-                    if caps.supports_operation(verbs::GET) || caps.supports_operation(verbs::LIST) {
-                        discovery.insert(Resource::from_kube(&ar, &caps));
-                    }
+                    discovery.insert(Resource::from_kube(&ar, &caps));
                 }
             }
         }
