@@ -18,6 +18,8 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-local} GOFLAGS=${GOFLAGS:--mod=readonly}
 mkdir -p "$cache"
 
 say() { printf 'tools: %s\n' "$*" >&2; }
+# The Go toolchain's usual home, for a shell whose PATH lacks it.
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { say "error: go is not on PATH (Go 1.26 builds the test tools)"; exit 2; }
 gover=$(go env GOVERSION)
 
