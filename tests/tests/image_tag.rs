@@ -514,26 +514,32 @@ fn pin_custom_resource_paths_and_map() {
         "map.txt",
         format!("nginx:1.25={}\n", reg.reference("mirror/nginx:1.25")),
     );
-    // The map says `nginx:1.25`; the manifest spells it `docker.io/library/nginx:1.25`.
-    let stream = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: 'docker.io/library/nginx:1.25'}\n";
+    // The map says `nginx:1.25`; the manifest spells it `docker.io/library/nginx:1.25`. The
+    // Rollout's pod template is found as kustomize's images transformer finds it; the Widget's
+    // `spec.image` only with --image-path.
+    let stream = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: 'docker.io/library/nginx:1.25'}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {image: 'nginx:1.25'}\n";
+    let pinned = format!("image: {}@{d}\n", reg.reference("mirror/nginx:1.25"));
     let run = image_tag()
-        .args([
-            "pin",
-            "--image-path",
-            "argoproj.io/Rollout=spec.template.spec.containers[].image",
-            "--map",
-        ])
+        .args(["pin", "--map"])
+        .arg(&map)
+        .stdin(stream)
+        .run()
+        .success()
+        .stdout_contains(&pinned);
+    assert!(run.stdout.contains("image: nginx:1.25\n"), "{}", run.stdout);
+    let run = image_tag()
+        .args(["pin", "--image-path", "example.com/Widget=spec.image", "--map"])
         .arg(&map)
         .stdin(stream)
         .run()
         .success();
-    run.stdout_contains(&format!(
-        "image: {}@{d}",
-        reg.reference("mirror/nginx:1.25")
-    ));
-    // Without the path the custom resource is left alone (and nginx is never looked up).
-    let run = image_tag().arg("pin").stdin(stream).run().success();
-    run.stdout_contains("image: docker.io/library/nginx:1.25\n");
+    assert_eq!(run.stdout.matches(&pinned).count(), 2, "{}", run.stdout);
+    image_tag()
+        .args(["pin", "--image-path", "spec.image"])
+        .stdin(stream)
+        .run()
+        .code(2)
+        .stderr_is("image-tag: error: --image-path \"spec.image\": an image path needs a kind and a field path, e.g. Rollout=spec.template.spec.containers[].image\n");
 }
 
 // ---------------------------------------------------------------------------------------------

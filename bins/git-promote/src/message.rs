@@ -47,29 +47,11 @@ impl Provenance {
     }
 }
 
-/// Every `image:` of a container, init container or ephemeral container in `value`.
+/// Every image reference in `value` (one object), by the rule `image-tag pin` and the kustomize
+/// `images` transformer use (`gitops::image`): containers, init and ephemeral containers at any
+/// depth, and OCI image volumes.
 pub fn images(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map {
-                if matches!(
-                    key.as_str(),
-                    "containers" | "initContainers" | "ephemeralContainers"
-                ) {
-                    if let Value::Array(items) = v {
-                        for item in items {
-                            if let Some(Value::String(image)) = item.get("image") {
-                                out.push(image.clone());
-                            }
-                        }
-                    }
-                }
-                images(v, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| images(v, out)),
-        _ => {}
-    }
+    gitops::image::ImageFields::new().visit(value, |_, _, image| out.push(image.to_owned()));
 }
 
 /// `registry/name` of an image reference (without tag or digest).
@@ -323,10 +305,11 @@ mod tests {
     fn images_are_found_in_pod_specs() {
         let v = json!({"spec": {"template": {"spec": {
             "initContainers": [{"image": "busybox:1"}],
-            "containers": [{"image": "web:v1"}, {"name": "no-image"}]}}}, "image": "not-a-container"});
+            "containers": [{"image": "web:v1"}, {"name": "no-image"}],
+            "volumes": [{"name": "models", "image": {"reference": "models:3"}}]}}}, "image": "not-a-container"});
         let mut out = vec![];
         images(&v, &mut out);
-        assert_eq!(out, ["busybox:1", "web:v1"]);
+        assert_eq!(out, ["busybox:1", "web:v1", "models:3"]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `image-tag pin`: rewrites every image reference of a manifest stream to
-//! `repo:tag@sha256:…` (kbld's job). Images are found in the containers, initContainers and
-//! ephemeralContainers of every pod-bearing built-in kind, plus `--image-path` fields of custom
-//! resources. Each distinct reference is resolved once, concurrently with a bound; already pinned
+//! `repo:tag@sha256:…` (kbld's job). Images are found where `gitops::image` says they are (the
+//! rule kustomize's images transformer and git-promote's provenance use: containers,
+//! initContainers and ephemeralContainers at any depth, so custom resources with pod templates
+//! count, and OCI image volumes), plus `--image-path` fields. Each distinct reference is resolved once, concurrently with a bound; already pinned
 //! references are verified (the digest must exist in the repository), not re-resolved. With
 //! `--lock` the resolutions are recorded; with `--locked` only the lock is used and no registry is
 //! contacted. Nothing is written — neither output nor lock — when any reference fails.
@@ -11,6 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use gitops::image::{ExtraPath, ImageFields, JsonPath};
 use gitops::manifest::{self, Format, Object};
 use gitops::registry::{Registry, RegistryError};
 use gitops::Outcome;
@@ -32,9 +34,9 @@ pub struct Args {
     /// Use only the lock file, never a registry; fail on any reference it does not have.
     #[arg(long, requires = "lock")]
     pub locked: bool,
-    /// More image fields, for custom resources: `KIND=PATH`, PATH dot-separated with `[]` for
-    /// "every element", e.g. `Rollout=spec.template.spec.containers[].image`. KIND may be
-    /// `group/Kind`. Repeatable.
+    /// More image fields, for custom resources whose images are not in a `containers` list:
+    /// `KIND=PATH`, PATH dot-separated with `[]` for "every element", e.g.
+    /// `Widget=spec.image`. KIND may be `group/Kind`. Repeatable.
     #[arg(long = "image-path", value_name = "KIND=PATH")]
     pub image_paths: Vec<String>,
     /// Replace references first with an `OLD=NEW` map (what `image-tag mirror` prints).
@@ -48,181 +50,40 @@ pub struct Args {
     pub output: Format,
 }
 
-/// A path to an image string inside an object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
-    Key(String),
-    Each,
-}
-
-#[derive(Debug, Clone)]
-struct ImagePath {
-    group: Option<String>,
-    kind: String,
-    steps: Vec<Step>,
-}
-
-fn parse_path(text: &str) -> Vec<Step> {
-    let mut steps = Vec::new();
-    for part in text.split('.') {
-        let (key, each) = match part.strip_suffix("[]") {
-            Some(k) => (k, true),
-            None => (part, false),
-        };
-        if !key.is_empty() {
-            steps.push(Step::Key(key.to_owned()));
-        }
-        if each {
-            steps.push(Step::Each);
-        }
-    }
-    steps
-}
-
-/// The pod spec location of the built-in pod-bearing kinds, by (group, kind).
-fn pod_spec_paths(group: &str, kind: &str) -> Option<&'static str> {
-    match (group, kind) {
-        ("", "Pod") => Some("spec"),
-        ("", "PodTemplate") => Some("template.spec"),
-        ("", "ReplicationController")
-        | ("apps" | "extensions", "Deployment" | "ReplicaSet" | "DaemonSet")
-        | ("apps", "StatefulSet")
-        | ("batch", "Job") => Some("spec.template.spec"),
-        ("batch", "CronJob") => Some("spec.jobTemplate.spec.template.spec"),
-        _ => None,
-    }
-}
-
-fn builtin_paths() -> Vec<(&'static str, &'static str, Vec<Step>)> {
-    let kinds = [
-        ("", "Pod"),
-        ("", "PodTemplate"),
-        ("", "ReplicationController"),
-        ("apps", "Deployment"),
-        ("apps", "ReplicaSet"),
-        ("apps", "DaemonSet"),
-        ("apps", "StatefulSet"),
-        ("extensions", "Deployment"),
-        ("extensions", "ReplicaSet"),
-        ("extensions", "DaemonSet"),
-        ("batch", "Job"),
-        ("batch", "CronJob"),
-    ];
-    let mut out = Vec::new();
-    for (group, kind) in kinds {
-        let base = pod_spec_paths(group, kind).unwrap_or("spec");
-        for list in ["initContainers", "containers", "ephemeralContainers"] {
-            out.push((group, kind, parse_path(&format!("{base}.{list}[].image"))));
-        }
-    }
-    out
-}
-
-/// Where one image string sits: object index and the concrete path to it.
+/// Where one image string sits: object index and the path to it.
 #[derive(Debug, Clone)]
 struct Site {
     object: usize,
-    pointer: Vec<PathKey>,
+    pointer: JsonPath,
 }
 
-#[derive(Debug, Clone)]
-enum PathKey {
-    Key(String),
-    Index(usize),
-}
-
-fn collect(value: &Value, steps: &[Step], prefix: &mut Vec<PathKey>, out: &mut Vec<Vec<PathKey>>) {
-    match steps.split_first() {
-        None => {
-            if value.is_string() {
-                out.push(prefix.clone());
-            }
-        }
-        Some((Step::Key(k), rest)) => {
-            if let Some(child) = value.get(k) {
-                prefix.push(PathKey::Key(k.clone()));
-                collect(child, rest, prefix, out);
-                prefix.pop();
-            }
-        }
-        Some((Step::Each, rest)) => {
-            if let Some(items) = value.as_array() {
-                for (i, item) in items.iter().enumerate() {
-                    prefix.push(PathKey::Index(i));
-                    collect(item, rest, prefix, out);
-                    prefix.pop();
-                }
-            }
-        }
-    }
-}
-
-fn get_mut<'a>(value: &'a mut Value, pointer: &[PathKey]) -> Option<&'a mut Value> {
-    let mut v = value;
-    for key in pointer {
-        v = match key {
-            PathKey::Key(k) => v.get_mut(k.as_str())?,
-            PathKey::Index(i) => v.get_mut(*i)?,
-        };
-    }
-    Some(v)
-}
-
-fn get<'a>(value: &'a Value, pointer: &[PathKey]) -> Option<&'a str> {
-    let mut v = value;
-    for key in pointer {
-        v = match key {
-            PathKey::Key(k) => v.get(k.as_str())?,
-            PathKey::Index(i) => v.get(*i)?,
-        };
-    }
-    v.as_str()
-}
-
-fn custom_paths(args: &Args) -> Result<Vec<ImagePath>> {
-    args.image_paths
+fn image_fields(args: &Args) -> Result<ImageFields> {
+    let extra = args
+        .image_paths
         .iter()
         .map(|spec| {
-            let (kind, path) = spec.split_once('=').ok_or_else(|| {
-                ToolError::Message(format!("--image-path {spec:?}: expected KIND=PATH, e.g. Rollout=spec.template.spec.containers[].image"))
-            })?;
-            let (group, kind) = match kind.rsplit_once('/') {
-                Some((g, k)) => (Some(g.to_owned()), k.to_owned()),
-                None => (None, kind.to_owned()),
-            };
-            let steps = parse_path(path);
-            if kind.is_empty() || steps.is_empty() {
-                return Err(ToolError::Message(format!("--image-path {spec:?}: expected KIND=PATH")));
-            }
-            Ok(ImagePath { group, kind, steps })
+            ExtraPath::parse(spec).map_err(|e| ToolError::Message(format!("--image-path {e}")))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ImageFields::with_extra(extra))
 }
 
 /// Every image site of the stream, in document order.
-fn sites(objects: &[Object], custom: &[ImagePath]) -> Vec<Site> {
-    let builtin = builtin_paths();
+fn sites(objects: &[Object], fields: &ImageFields) -> Vec<Site> {
     let mut out = Vec::new();
     for (index, obj) in objects.iter().enumerate() {
-        let (group, _) = manifest::split_api_version(obj.api_version());
-        let kind = obj.kind();
-        let mut found = Vec::new();
-        for (g, k, steps) in &builtin {
-            if *g == group && *k == kind {
-                collect(&obj.value, steps, &mut Vec::new(), &mut found);
-            }
-        }
-        for p in custom {
-            if p.kind == kind && p.group.as_deref().is_none_or(|g| g == group) {
-                collect(&obj.value, &p.steps, &mut Vec::new(), &mut found);
-            }
-        }
-        out.extend(found.into_iter().map(|pointer| Site {
-            object: index,
-            pointer,
-        }));
+        fields.visit(&obj.value, |path, _, _| {
+            out.push(Site {
+                object: index,
+                pointer: path.clone(),
+            });
+        });
     }
     out
+}
+
+fn get<'a>(value: &'a Value, pointer: &JsonPath) -> Option<&'a str> {
+    pointer.get(value).and_then(Value::as_str)
 }
 
 /// What one distinct reference resolved to.
@@ -287,19 +148,11 @@ async fn resolve_one(
 
 fn describe(objects: &[Object], site: &Site) -> String {
     let obj = &objects[site.object];
-    let path: Vec<String> = site
-        .pointer
-        .iter()
-        .map(|k| match k {
-            PathKey::Key(k) => k.clone(),
-            PathKey::Index(i) => i.to_string(),
-        })
-        .collect();
     format!(
         "{}: {}: {}",
         obj.source,
         obj.identity().short(),
-        path.join(".")
+        site.pointer
     )
 }
 
@@ -314,7 +167,7 @@ pub fn run(
     registry: Option<(&tokio::runtime::Runtime, Arc<Registry>)>,
     out: &mut impl Write,
 ) -> Result<Outcome> {
-    let custom = custom_paths(args)?;
+    let fields = image_fields(args)?;
     let map = match &args.map {
         Some(path) => reference::read_map(path)?,
         None => BTreeMap::new(),
@@ -331,7 +184,7 @@ pub fn run(
         None => None,
     };
     let mut objects = manifest::read_path(&args.file)?;
-    let sites = sites(&objects, &custom);
+    let sites = sites(&objects, &fields);
 
     // The distinct references, each checked for syntax before any network traffic, with the
     // first place it appears (for error messages).
@@ -452,7 +305,7 @@ pub fn run(
 
     for (site, text) in sites.iter().zip(&wanted) {
         let new = resolved[text].output.clone();
-        if let Some(v) = get_mut(&mut objects[site.object].value, &site.pointer) {
+        if let Some(v) = site.pointer.get_mut(&mut objects[site.object].value) {
             *v = Value::String(new);
         }
     }
@@ -492,19 +345,28 @@ mod tests {
     }
 
     #[test]
-    fn finds_images_of_builtin_kinds_and_custom_paths() {
+    fn finds_images_where_kustomize_does_and_extra_paths() {
         let objs = objects(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: init:1}]\n      containers: [{name: a, image: app:1}, {name: b, image: side:2}]\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{name: a, image: cron:1}]}}}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {image: notme:1}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec: {template: {spec: {containers: [{name: a, image: roll:1}]}}}\n---\napiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: fake}\nspec: {template: {spec: {containers: [{name: a, image: fake:1}]}}}\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: init:1}]\n      containers: [{name: a, image: app:1}, {name: b, image: side:2}]\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{name: a, image: cron:1}]}}}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {image: notme:1}\n---\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec: {template: {spec: {containers: [{name: a, image: roll:1}]}}}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {image: widget:1}\n",
         );
-        let custom = vec![ImagePath {
-            group: Some("argoproj.io".into()),
-            kind: "Rollout".into(),
-            steps: parse_path("spec.template.spec.containers[].image"),
-        }];
-        let found: Vec<&str> = sites(&objs, &custom)
-            .iter()
-            .map(|s| get(&objs[s.object].value, &s.pointer).expect("string"))
-            .collect();
-        assert_eq!(found, ["init:1", "app:1", "side:2", "cron:1", "roll:1"]);
+        let found = |fields: &ImageFields| -> Vec<String> {
+            sites(&objs, fields)
+                .iter()
+                .map(|s| get(&objs[s.object].value, &s.pointer).expect("string").to_owned())
+                .collect()
+        };
+        // A custom resource's pod template counts without configuration, as in kustomize; a
+        // ConfigMap's `image` key does not.
+        assert_eq!(
+            found(&ImageFields::new()),
+            ["init:1", "app:1", "side:2", "cron:1", "roll:1"]
+        );
+        let extra = ImageFields::with_extra(vec![
+            ExtraPath::parse("example.com/Widget=spec.image").expect("valid")
+        ]);
+        assert_eq!(
+            found(&extra),
+            ["init:1", "app:1", "side:2", "cron:1", "roll:1", "widget:1"]
+        );
     }
 }
