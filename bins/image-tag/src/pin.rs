@@ -352,7 +352,11 @@ mod tests {
         let found = |fields: &ImageFields| -> Vec<String> {
             sites(&objs, fields)
                 .iter()
-                .map(|s| get(&objs[s.object].value, &s.pointer).expect("string").to_owned())
+                .map(|s| {
+                    get(&objs[s.object].value, &s.pointer)
+                        .expect("string")
+                        .to_owned()
+                })
                 .collect()
         };
         // A custom resource's pod template counts without configuration, as in kustomize; a
@@ -361,9 +365,10 @@ mod tests {
             found(&ImageFields::new()),
             ["init:1", "app:1", "side:2", "cron:1", "roll:1"]
         );
-        let extra = ImageFields::with_extra(vec![
-            ExtraPath::parse("example.com/Widget=spec.image").expect("valid")
-        ]);
+        let extra =
+            ImageFields::with_extra(vec![
+                ExtraPath::parse("example.com/Widget=spec.image").expect("valid")
+            ]);
         assert_eq!(
             found(&extra),
             ["init:1", "app:1", "side:2", "cron:1", "roll:1", "widget:1"]
