@@ -27,13 +27,14 @@ gover=$(go env GOVERSION)
 # lives in one place.
 modver() { awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$here/$1/go.mod"; }
 
-# key MODULE: a short hash of what determines the module's binaries.
-key() { cat "$here/$1/go.mod" "$here/$1/go.sum" "$here/build.sh" <(echo "$gover") | sha256sum | cut -c1-16; }
+# key MODULE ARGS...: a short hash of what determines the module's binaries (its pins, the Go
+# version, the flags and packages), so that editing this script rebuilds nothing.
+key() { local m=$1; shift; cat "$here/$m/go.mod" "$here/$m/go.sum" <(echo "$gover $*") | sha256sum | cut -c1-16; }
 
 # build MODULE LDFLAGS PACKAGE... : go build into $cache/MODULE-KEY unless it is there already.
 build() {
   local module=$1 ldflags=$2; shift 2
-  local out=$cache/$module-$(key "$module")
+  local out=$cache/$module-$(key "$module" "$ldflags" "$@")
   if [[ -f $out/.complete ]]; then
     echo "$out"
     return
