@@ -829,6 +829,69 @@ async fn transient_failures_are_retried_and_the_rest_are_not() {
 }
 
 #[tokio::test]
+async fn classic_discovery_when_aggregated_fails_finds_the_same() {
+    let Some(cp) = control_plane() else { return };
+    let ns = cp.namespace("classic");
+    let aggregated = connect(cp, &ns).await.discovery();
+    assert!(aggregated.aggregated());
+
+    // The aggregated request for /apis fails; discovery falls back to the per-group walk.
+    let proxy = cp.fault_proxy();
+    proxy.inject(Some("GET"), "^/apis$", 1, Fault::InternalError);
+    let opts = ConnectOptions {
+        retry: RetryPolicy::never(),
+        ..options(proxy.kubeconfig(), &ns)
+    };
+    let classic = Cluster::connect(&opts)
+        .await
+        .expect("classic discovery")
+        .discovery();
+    assert!(!classic.aggregated());
+    assert!(
+        proxy.count("GET", "^/apis/apps/v1$") >= 1,
+        "the classic walk asks each group version"
+    );
+    let table = |d: &gitops::cluster::Discovery| -> Vec<String> {
+        d.group_kinds()
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r.api_version(),
+                    r.kind,
+                    r.plural,
+                    r.namespaced
+                )
+            })
+            .collect()
+    };
+    assert_eq!(table(&classic), table(&aggregated));
+    assert!(classic.len() > 50, "{}", classic.len());
+}
+
+#[tokio::test]
+async fn a_hanging_request_times_out_and_is_retried() {
+    let Some(cp) = control_plane() else { return };
+    let ns = cp.namespace("hang");
+    cp.apply_stdin(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: slow\n  namespace: {ns}\n"
+    ));
+    let proxy = cp.fault_proxy();
+    let opts = ConnectOptions {
+        read_timeout: Some(Duration::from_secs(1)),
+        ..options(proxy.kubeconfig(), &ns)
+    };
+    let cluster = Cluster::connect(&opts).await.expect("connect");
+    let path = format!("^/api/v1/namespaces/{ns}/configmaps/slow$");
+    proxy.inject(Some("GET"), &path, 1, Fault::Hang(Duration::from_secs(5)));
+    let got = cluster
+        .get(&id("v1", "ConfigMap", &ns, "slow"))
+        .await
+        .expect("the second try is answered");
+    assert_eq!(got.expect("exists")["metadata"]["name"], "slow");
+    assert_eq!(proxy.count("GET", &path), 2);
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_one_clear_error() {
     let Some(cp) = control_plane() else { return };
     let dir = tempfile::tempdir().expect("tmp");

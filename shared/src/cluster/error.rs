@@ -88,6 +88,14 @@ impl ClusterError {
     pub fn is_invalid(&self) -> bool {
         matches!(self, ClusterError::Invalid { .. })
     }
+
+    /// True when the server refused to change a field that cannot change once set (a Job's
+    /// template, a Deployment's selector, a Service's clusterIP): only recreating the object
+    /// applies it. The message names the field.
+    pub fn is_immutable(&self) -> bool {
+        matches!(self, ClusterError::Invalid { message, .. }
+            if message.contains("is immutable"))
+    }
 }
 
 /// The cluster layer's result type.
@@ -125,6 +133,11 @@ mod tests {
             "Deployment/prod/web: invalid: spec.selector: Invalid value; field is immutable"
         );
         assert_eq!(err.exit_code(), 2);
-        assert!(err.is_invalid() && !err.is_conflict());
+        assert!(err.is_invalid() && err.is_immutable() && !err.is_conflict());
+        let schema = ClusterError::Invalid {
+            object: "Deployment/prod/web".into(),
+            message: "spec.replicas: Invalid value: -1: must be greater than or equal to 0".into(),
+        };
+        assert!(schema.is_invalid() && !schema.is_immutable());
     }
 }
