@@ -6,3 +6,4 @@
 
 pub mod history;
 pub mod repo;
+pub mod source;
