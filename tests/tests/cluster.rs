@@ -264,9 +264,29 @@ async fn invalid_and_immutable_fields_are_named() {
         text.starts_with(&format!("Job/{ns}/once: invalid: ")),
         "{text}"
     );
+    assert!(err.is_immutable(), "{text}");
     assert!(
         text.contains("spec.template") && text.contains("immutable"),
         "{text}"
+    );
+
+    // A misspelt field is an error, in a dry run too (the server answers a server-side apply
+    // with undeclared fields with a 500; it is reported as invalid and not retried).
+    let typo = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "typo"},
+        "spec": {"replica": 2, "selector": {"matchLabels": {"app": "t"}},
+            "template": {"metadata": {"labels": {"app": "t"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    let mut dry = ApplyOptions::new(MANAGER);
+    dry.dry_run = true;
+    let err = cluster.apply(&typo, &dry).await.unwrap_err();
+    assert!(err.is_invalid() && !err.is_immutable(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("Deployment/{ns}/typo: invalid: "))
+            && err
+                .to_string()
+                .contains(".spec.replica: field not declared in schema"),
+        "{err}"
     );
 }
 
@@ -296,8 +316,8 @@ async fn a_crd_created_mid_run_is_found_after_refresh() {
         "spec": {"group": group, "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
             "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object",
-                    "x-kubernetes-preserve-unknown-fields": true}}}]}});
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}});
     cluster
         .apply(&crd, &ApplyOptions::new(MANAGER))
         .await
@@ -329,6 +349,24 @@ async fn a_crd_created_mid_run_is_found_after_refresh() {
         .apply(&widget, &ApplyOptions::new(MANAGER))
         .await
         .expect("apply widget");
+    // A typo in a custom resource is refused, not pruned (server-side apply refuses fields the
+    // schema does not declare), and reported as invalid, not as a server failure.
+    let mut typo = widget.clone();
+    typo["metadata"]["name"] = "w2".into();
+    typo["spec"]["colour"] = "red".into();
+    let err = cluster
+        .apply(&typo, &ApplyOptions::new(MANAGER))
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("Widget/{ns}/w2: invalid: "))
+            && err
+                .to_string()
+                .contains(".spec.colour: field not declared in schema"),
+        "{err}"
+    );
     let live = cp
         .get(&format!("widgets.{group}"), Some(&ns), "w1")
         .expect("kubectl sees the widget");

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
-    PropagationPolicy,
+    PropagationPolicy, ValidationDirective,
 };
 use kube::client::{ClientBuilder, DynBody};
 use serde_json::{json, Value};
@@ -40,6 +40,7 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
+    /// Apply for real, without forcing.
     pub fn new(field_manager: impl Into<String>) -> Self {
         ApplyOptions {
             field_manager: field_manager.into(),
@@ -240,6 +241,10 @@ impl Cluster {
         let mut params = PatchParams::apply(&options.field_manager);
         params.force = options.force;
         params.dry_run = options.dry_run;
+        // As `kubectl apply` sends it (`--validate=strict`): duplicate fields are refused too.
+        // (Fields the schema does not declare are refused by server-side apply whatever this
+        // says; see `is_schema_rejection`.)
+        params.field_validation = Some(ValidationDirective::Strict);
         let patch = Patch::Apply(&body);
         let applied = self
             .retrying(|| api.patch(&id.name, &params, &patch))
@@ -429,6 +434,9 @@ impl Cluster {
         match err {
             kube::Error::Api(status) => {
                 let message = one_line(&status.message);
+                if is_schema_rejection(&status) {
+                    return ClusterError::Invalid { object, message };
+                }
                 match status.code {
                     404 => ClusterError::NotFound { object },
                     409 => ClusterError::Conflict { object, message },
@@ -482,6 +490,7 @@ fn to_value(id: &Identity, obj: DynamicObject) -> Result<Value> {
 /// Whether a failure is worth retrying.
 fn transient(err: &kube::Error) -> Option<Transient> {
     match err {
+        kube::Error::Api(status) if is_schema_rejection(status) => None,
         kube::Error::Api(status) => {
             let retry_after = status
                 .details
@@ -495,6 +504,16 @@ fn transient(err: &kube::Error) -> Option<Transient> {
         kube::Error::HyperError(_) | kube::Error::Service(_) => Some(Transient::Connection),
         _ => None,
     }
+}
+
+/// The API server answers a server-side apply whose fields its schema does not declare (a
+/// typo such as `spec.replica`) with a 500 "failed to create typed patch object": a verdict on
+/// the object, not a server failure, so it is neither retried nor reported as one.
+fn is_schema_rejection(status: &kube::core::Status) -> bool {
+    status.code == 500
+        && status
+            .message
+            .contains("failed to create typed patch object")
 }
 
 /// The client could not authenticate (a bad token file, a failing exec plugin): not a
@@ -611,6 +630,30 @@ mod tests {
         assert_eq!(
             kept["details"]["retryAfterSeconds"], 9,
             "the body's own value wins"
+        );
+    }
+
+    #[test]
+    fn a_schema_rejection_is_not_a_server_failure() {
+        let status = |message: &str| {
+            kube::Error::Api(Box::new(
+                serde_json::from_value::<kube::core::Status>(
+                    json!({"kind": "Status", "code": 500, "message": message}),
+                )
+                .expect("status"),
+            ))
+        };
+        let typo = status(
+            "failed to create typed patch object (ns/web; apps/v1, Kind=Deployment): \
+             .spec.replica: field not declared in schema",
+        );
+        assert_eq!(transient(&typo), None);
+        assert_eq!(
+            transient(&status("etcdserver: leader changed")),
+            Some(Transient::Server {
+                code: 500,
+                retry_after: None
+            })
         );
     }
 
