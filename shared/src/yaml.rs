@@ -43,6 +43,14 @@ pub fn to_string(value: &Value) -> String {
     e.out
 }
 
+/// Whether `s`, written unquoted as a value in block context, reads back as the string `s`, by
+/// the rules kustomize's emitter follows (`7.2` is a number, `yes` a boolean, `*x` an alias,
+/// `a: b` a mapping). For editors that change one value of a hand-written file in place and
+/// quote only when they must, as `image-tag set` does with tags.
+pub fn is_plain_string(s: &str) -> bool {
+    select_style(s, false) == Style::Plain
+}
+
 /// The order go-yaml v2 sorts string mapping keys in.
 pub fn key_order(a: &str, b: &str) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
@@ -946,6 +954,24 @@ fn go_format_g(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_strings_are_the_ones_that_read_back_as_strings() {
+        for plain in [
+            "v1.2.3",
+            "ghcr.io/acme/app:v1",
+            "sha256:abc",
+            "1.2.3",
+            "latest",
+        ] {
+            assert!(is_plain_string(plain), "{plain}");
+        }
+        for quoted in [
+            "7.2", "1", "true", "yes", "n", "null", "", "0x1f", "1e3", "*x", "a: b", "- x",
+        ] {
+            assert!(!is_plain_string(quoted), "{quoted}");
+        }
+    }
     use serde_json::json;
 
     fn s(v: Value) -> String {

@@ -528,7 +528,12 @@ fn pin_custom_resource_paths_and_map() {
         .stdout_contains(&pinned);
     assert!(run.stdout.contains("image: nginx:1.25\n"), "{}", run.stdout);
     let run = image_tag()
-        .args(["pin", "--image-path", "example.com/Widget=spec.image", "--map"])
+        .args([
+            "pin",
+            "--image-path",
+            "example.com/Widget=spec.image",
+            "--map",
+        ])
         .arg(&map)
         .stdin(stream)
         .run()
@@ -1484,4 +1489,140 @@ fn usage_errors_are_one_error_line_and_a_hint() {
         .run()
         .success()
         .stdout_is(&format!("image-tag {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn set_updates_every_occurrence_or_fails_writing_nothing() {
+    let dir = tempdir();
+    // A sibling is updatable, the alias is not (its anchor is no image field): before, the
+    // sibling was updated and the alias silently skipped, with exit 0.
+    let partial = "defaults:\n  img: &img nginx:1.24\nspec:\n  containers:\n  - image: nginx:1.24\n  - image: *img\n";
+    let file = write(dir.path(), "deploy.yaml", partial);
+    image_tag()
+        .args(["set", "nginx=nginx:1.25"])
+        .arg(&file)
+        .run()
+        .code(2)
+        .stderr_contains(&format!(
+            "image-tag: error: {}: cannot update spec.containers.1.image (nginx:1.24) in place",
+            file.display()
+        ));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), partial);
+    // Anchors on the image itself, flow mappings and folded scalars are updated.
+    let forms = "a:\n- image: &img nginx:1.24\n- image: *img\nb: [{name: x, image: nginx:1.24}]\nc:\n  image: >-\n    nginx:1.24\n";
+    std::fs::write(&file, forms).expect("write");
+    image_tag()
+        .args(["set", "nginx=nginx:1.25"])
+        .arg(&file)
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        forms.replace("nginx:1.24", "nginx:1.25")
+    );
+    // Invalid YAML and duplicate keys are refused, with the position, and left as they were.
+    let duplicate = "image: nginx:1.24\nname: a\nimage: nginx:1.23\n";
+    std::fs::write(&file, duplicate).expect("write");
+    image_tag()
+        .args(["set", "nginx=nginx:1.25"])
+        .arg(&file)
+        .run()
+        .code(2)
+        .stderr_contains(&format!(
+            "image-tag: error: {}:3:1: invalid YAML: ",
+            file.display()
+        ))
+        .stderr_contains("duplicate");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), duplicate);
+}
+
+#[test]
+fn set_writes_through_symlinks() {
+    let dir = tempdir();
+    let target = write(dir.path(), "real/values.yaml", "image: nginx:1.24\n");
+    let link = dir.path().join("values.yaml");
+    std::os::unix::fs::symlink("real/values.yaml", &link).expect("symlink");
+    image_tag()
+        .args(["set", "nginx=nginx:1.25"])
+        .arg(&link)
+        .run()
+        .success()
+        .stdout_is(&format!("{}\n", link.display()));
+    let meta = std::fs::symlink_metadata(&link).expect("lstat");
+    assert!(
+        meta.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "image: nginx:1.25\n"
+    );
+}
+
+/// A directory nothing can be created in, even by root (`chattr +i`), undone on drop.
+struct Unwritable(std::path::PathBuf);
+
+impl Unwritable {
+    fn new(dir: &Path) -> Option<Self> {
+        let probe = dir.join(".probe");
+        let mut perms = std::fs::metadata(dir).expect("stat").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
+        std::fs::set_permissions(dir, perms).expect("chmod");
+        if std::fs::File::create(&probe).is_err() {
+            return Some(Unwritable(dir.to_path_buf()));
+        }
+        // Root ignores the mode; the immutable attribute stops it.
+        let _ = std::fs::remove_file(&probe);
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        let guard = Unwritable(dir.to_path_buf());
+        (ok && std::fs::File::create(&probe).is_err()).then_some(guard)
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        if let Ok(meta) = std::fs::metadata(&self.0) {
+            let mut perms = meta.permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            let _ = std::fs::set_permissions(&self.0, perms);
+        }
+    }
+}
+
+#[test]
+fn set_writes_all_files_or_none() {
+    let dir = tempdir();
+    let first = write(dir.path(), "a/deploy.yaml", "image: nginx:1.24\n");
+    let second = write(dir.path(), "b/deploy.yaml", "image: nginx:1.24\n");
+    let Some(_guard) = Unwritable::new(&dir.path().join("b")) else {
+        // Fails in CI; skips elsewhere.
+        let _ = harness::skip_without(
+            false,
+            "a directory the test can make unwritable (chmod, or chattr as root)",
+        );
+        return;
+    };
+    image_tag()
+        .args(["set", "nginx=nginx:1.25"])
+        .arg(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_contains(&format!("image-tag: error: {}", second.display()));
+    // The first file comes first and was fine; it is untouched all the same.
+    assert_eq!(
+        std::fs::read_to_string(&first).expect("read"),
+        "image: nginx:1.24\n"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a"))
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers, [std::ffi::OsString::from("deploy.yaml")]);
 }

@@ -7,16 +7,28 @@
 //! - kustomization `images:` entries (`name`, `newName`, `newTag`, `digest`), matched by `name`;
 //! - plain `image:` fields, matched by repository (and tag, when NAME has one).
 //!
-//! Files are edited in memory first; nothing is written when any input is wrong, and each file is
-//! replaced atomically. `--check` writes nothing and exits 1 when a file would change.
+//! Values are found in block mappings (with or without an `&anchor`), in flow mappings
+//! (`{name: a, image: nginx:1}`) and in one-line block scalars (`image: >-` and the line below).
+//!
+//! Every file with something to change is parsed (through `gitops::manifest`, so invalid YAML
+//! and duplicate keys are refused with their position and nothing is written; a file that is not
+//! YAML and has nothing to change, a Helm template say, is left alone). After the text edits the result is
+//! parsed again and compared with what the changes mean: every occurrence that should change
+//! (an alias of a value elsewhere, a multi-line scalar) must have changed, and nothing else may
+//! have (an anchor shared with an unrelated field); otherwise the command fails naming each
+//! occurrence, and writes nothing. All files are staged before any is replaced, so an error on one
+//! leaves all of them untouched; a symlink is written through (the link stays a link).
+//! `--check` writes nothing and exits 1 when a file would change.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use gitops::image::{JsonPath, Key};
 use gitops::Outcome;
 use regex::Regex;
+use serde_json::Value;
 
 use crate::reference::{self, digest_of, name_of, same_repository, tag_of};
 use crate::{emit, Result, ToolError};
@@ -80,9 +92,24 @@ fn marker_re() -> &'static Regex {
 fn image_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r##"^(?P<head>\s*(?:-\s+)?image:\s+)(?P<q>['"]?)(?P<value>[^\s'"#]+)(?P<q2>['"]?)(?P<tail>(?:\s+#.*)?\s*)$"##)
+        Regex::new(r##"^(?P<head>\s*(?:-\s+)?image:\s+(?:&[^\s]+\s+)?)(?P<q>['"]?)(?P<value>[^\s'"#]+)(?P<q2>['"]?)(?P<tail>(?:\s+#.*)?\s*)$"##)
             .expect("a constant pattern")
     })
+}
+
+/// `image: value` inside a flow mapping: `{name: a, image: nginx:1}`, `{"image": "x"}`.
+fn flow_image_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r##"(?P<pre>[{,]\s*(?:image:\s+|"image":\s*|'image':\s*)(?:&[^\s,{}]+\s+)?)(?P<q>['"]?)(?P<value>[^\s'",{}\[\]#]+)(?P<q2>['"]?)"##)
+            .expect("a constant pattern")
+    })
+}
+
+/// A block scalar header (`>-`, `|`, `>2`): the value is on the lines below.
+fn block_header_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"^[|>][-+]?[1-9]?$").expect("a constant pattern"))
 }
 
 fn field_re() -> &'static Regex {
@@ -93,25 +120,22 @@ fn field_re() -> &'static Regex {
     })
 }
 
-/// Whether a plain (unquoted) YAML scalar would not read back as this string: `7.2` is a
-/// number, `true` a boolean, `null` nothing.
-fn needs_quotes(value: &str) -> bool {
-    value.is_empty()
-        || value.parse::<f64>().is_ok()
-        || value.starts_with("0x")
-        || value.starts_with("0o")
-        || matches!(
-            value.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
-        )
+/// `value` as a plain scalar, double-quoted when it would otherwise not read back as this string
+/// (`7.2` is a number, `true` a boolean): YAML's rule, kept in `gitops::yaml`.
+fn scalar(value: &str) -> String {
+    if gitops::yaml::is_plain_string(value) {
+        value.to_owned()
+    } else {
+        serde_json::to_string(value).unwrap_or_default()
+    }
 }
 
-/// `value` as a plain scalar, quoted when it would otherwise not be read as a string.
-fn scalar(value: &str) -> String {
-    if needs_quotes(value) {
-        format!("\"{value}\"")
+/// As [`scalar`], inside a flow mapping, where `,[]{}` end a plain scalar too.
+fn flow_scalar(value: &str) -> String {
+    if value.contains([',', '[', ']', '{', '}']) {
+        serde_json::to_string(value).unwrap_or_default()
     } else {
-        value.to_owned()
+        scalar(value)
     }
 }
 
@@ -210,20 +234,53 @@ fn kustomize_entries(lines: &[String]) -> Vec<Entry> {
 }
 
 /// Applies the changes to one file's text; returns the new text and how many values changed.
+/// The text must be valid YAML, and every occurrence is updated or the whole edit fails naming
+/// the ones that cannot be (see the module docs).
 pub fn edit(
     path: &Path,
     text: &str,
     changes: &[Change],
     used: &mut [bool],
 ) -> Result<(String, usize)> {
+    let (out, edits, marker_edits) = edit_text(path, text, changes, used)?;
+    let before = match parse_all(path, text) {
+        Ok(docs) => docs,
+        // A file that is not YAML (a Helm template, say) and has nothing to change is not ours
+        // to judge; one we would edit is refused.
+        Err(e) if edits == 0 => {
+            tracing::debug!("{}: skipped, not valid YAML: {e}", path.display());
+            return Ok((text.to_owned(), 0));
+        }
+        Err(e) => return Err(e),
+    };
+    let after = parse_all(path, &out).map_err(|e| {
+        ToolError::Message(format!(
+            "{}: the edited file would not be valid YAML ({e}); nothing was written",
+            path.display()
+        ))
+    })?;
+    verify(path, &before, &after, changes, &marker_edits)?;
+    Ok((out, edits))
+}
+
+/// The text edits of [`edit`], without the checks: new text, count, marker edits.
+fn edit_text(
+    path: &Path,
+    text: &str,
+    changes: &[Change],
+    used: &mut [bool],
+) -> Result<(String, usize, Vec<(String, String)>)> {
     let newline_at_end = text.ends_with('\n');
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut edits = 0;
     let mut marker_lines = vec![false; lines.len()];
+    // (old value, new value) of every marker edit, for the check after the edits.
+    let mut marker_edits: Vec<(String, String)> = Vec::new();
 
     // Flux setter markers and plain image fields, line by line.
-    for (i, line) in lines.iter_mut().enumerate() {
-        if let Some(caps) = marker_re().captures(line) {
+    for i in 0..lines.len() {
+        let line = lines[i].clone();
+        if let Some(caps) = marker_re().captures(&line) {
             marker_lines[i] = true;
             let policy = caps["policy"].to_owned();
             let (policy_name, field) = match policy.splitn(3, ':').collect::<Vec<_>>().as_slice() {
@@ -245,24 +302,35 @@ pub fn edit(
                     )));
                 };
                 if caps["value"] != *new {
-                    *line = replace_value(line, &caps, &new);
+                    marker_edits.push((caps["value"].to_owned(), new.clone()));
+                    lines[i] = replace_value(&line, &caps, &new);
                     edits += 1;
                 }
                 break;
             }
             continue;
         }
-        if let Some(caps) = image_re().captures(line) {
+        if let Some(caps) = image_re().captures(&line) {
             let value = caps["value"].to_owned();
-            for (c, change) in changes.iter().enumerate() {
-                if change.matches_image(name_of(&value), tag_of(&value), digest_of(&value)) {
-                    used[c] = true;
-                    if value != change.new {
-                        *line = replace_value(line, &caps, &change.new);
-                        edits += 1;
-                    }
-                    break;
+            if block_header_re().is_match(&value) {
+                // `image: >-` with the reference alone on the next, deeper line.
+                edits += edit_block_scalar(&mut lines, i, changes, used);
+                continue;
+            }
+            if let Some(c) = matching_change(changes, &value) {
+                used[c] = true;
+                if value != changes[c].new {
+                    lines[i] = replace_value(&line, &caps, &changes[c].new);
+                    edits += 1;
                 }
+            }
+            continue;
+        }
+        if line.contains('{') {
+            let (new_line, n) = edit_flow_line(&line, changes, used);
+            if n > 0 {
+                lines[i] = new_line;
+                edits += n;
             }
         }
     }
@@ -334,7 +402,269 @@ pub fn edit(
     if newline_at_end {
         out.push('\n');
     }
-    Ok((out, edits))
+    Ok((out, edits, marker_edits))
+}
+
+/// The first change whose NAME matches the image reference `value`.
+fn matching_change(changes: &[Change], value: &str) -> Option<usize> {
+    changes
+        .iter()
+        .position(|c| c.matches_image(name_of(value), tag_of(value), digest_of(value)))
+}
+
+/// Rewrites the content line of a one-line block scalar under the `image:` line at `header`.
+fn edit_block_scalar(
+    lines: &mut [String],
+    header: usize,
+    changes: &[Change],
+    used: &mut [bool],
+) -> usize {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(content) = lines.get(header + 1) else {
+        return 0;
+    };
+    let value = content.trim();
+    let more_lines = lines
+        .get(header + 2)
+        .is_some_and(|l| !l.trim().is_empty() && indent(l) > indent(&lines[header]));
+    if value.is_empty() || indent(content) <= indent(&lines[header]) || more_lines {
+        return 0;
+    }
+    let Some(c) = matching_change(changes, value) else {
+        return 0;
+    };
+    used[c] = true;
+    if value == changes[c].new {
+        return 0;
+    }
+    let keep = indent(content);
+    lines[header + 1] = format!("{}{}", &content[..keep], changes[c].new);
+    1
+}
+
+/// Rewrites the `image:` values of the flow mappings on one line.
+fn edit_flow_line(line: &str, changes: &[Change], used: &mut [bool]) -> (String, usize) {
+    let mut out = String::with_capacity(line.len());
+    let mut last = 0;
+    let mut edits = 0;
+    for caps in flow_image_re().captures_iter(line) {
+        let (Some(m), Some(whole)) = (caps.name("value"), caps.get(0)) else {
+            continue;
+        };
+        let value = m.as_str();
+        let Some(c) = matching_change(changes, value) else {
+            continue;
+        };
+        used[c] = true;
+        if value == changes[c].new {
+            continue;
+        }
+        let quoted = caps.name("q").is_some_and(|q| !q.as_str().is_empty());
+        let new = if quoted {
+            changes[c].new.clone()
+        } else {
+            flow_scalar(&changes[c].new)
+        };
+        out.push_str(&line[last..m.start()]);
+        out.push_str(&new);
+        last = m.end();
+        edits += 1;
+        debug_assert!(whole.end() >= m.end());
+    }
+    out.push_str(&line[last..]);
+    (out, edits)
+}
+
+/// Every document of a file, parsed as the other tools parse YAML (duplicate keys and invalid
+/// YAML are errors with their position). Empty documents are `null`.
+fn parse_all(path: &Path, text: &str) -> Result<Vec<Value>> {
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    gitops::manifest::split_documents(text)
+        .iter()
+        .map(|doc| {
+            gitops::manifest::parse_document(doc, &name)
+                .map(Option::unwrap_or_default)
+                .map_err(ToolError::Shared)
+        })
+        .collect()
+}
+
+/// Every string under an `image` key, with its path.
+fn image_values(value: &Value, path: &mut JsonPath, out: &mut Vec<(JsonPath, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                path.0.push(Key::Field(key.clone()));
+                if let (true, Value::String(s)) = (key == "image", child) {
+                    out.push((path.clone(), s.clone()));
+                }
+                image_values(child, path, out);
+                path.0.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.0.push(Key::Index(i));
+                image_values(item, path, out);
+                path.0.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Leaf paths where `a` and `b` differ (a whole subtree when its shape differs).
+fn differences(a: &Value, b: &Value, path: &mut JsonPath, out: &mut Vec<JsonPath>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) if x.len() == y.len() && x.keys().eq(y.keys()) => {
+            for (key, child) in x {
+                path.0.push(Key::Field(key.clone()));
+                differences(child, &y[key], path, out);
+                path.0.pop();
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                path.0.push(Key::Index(i));
+                differences(p, q, path, out);
+                path.0.pop();
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(path.clone()),
+    }
+}
+
+/// Checks the edited documents against what the changes mean (see the module docs).
+fn verify(
+    path: &Path,
+    before: &[Value],
+    after: &[Value],
+    changes: &[Change],
+    marker_edits: &[(String, String)],
+) -> Result<()> {
+    let place = |doc: usize, at: &JsonPath| {
+        if before.len() > 1 {
+            format!("document {}: {at}", doc + 1)
+        } else {
+            at.to_string()
+        }
+    };
+    let mut missed = Vec::new();
+    let mut extra = Vec::new();
+    if before.len() != after.len() {
+        return Err(ToolError::Message(format!(
+            "{}: the edit would change the number of YAML documents; nothing was written",
+            path.display()
+        )));
+    }
+    let marker_olds: Vec<&str> = marker_edits.iter().map(|(o, _)| o.as_str()).collect();
+    for (doc, (old, new)) in before.iter().zip(after).enumerate() {
+        let kustomization = old.get("kind").and_then(Value::as_str) == Some("Kustomization")
+            && old.get("images").is_some();
+        // Every image field a NAME=REF pair matches must now hold REF.
+        let mut expected: Vec<(JsonPath, String)> = Vec::new();
+        let mut found = Vec::new();
+        image_values(old, &mut JsonPath::default(), &mut found);
+        for (at, value) in found {
+            if kustomization && matches!(at.0.first(), Some(Key::Field(k)) if k == "images") {
+                continue;
+            }
+            // A value on a marker line is the marker's to set.
+            if marker_olds.contains(&value.as_str()) {
+                continue;
+            }
+            if let Some(c) = matching_change(changes, &value) {
+                let now = at.get(new).and_then(Value::as_str);
+                if now != Some(changes[c].new.as_str()) {
+                    missed.push(format!("{} ({value})", place(doc, &at)));
+                }
+                expected.push((at, changes[c].new.clone()));
+            }
+        }
+        // Kustomization `images:` entries a pair matches must now say what REF says.
+        if kustomization {
+            verify_kustomize_entries(old, new, changes, &marker_olds, doc, &place, &mut missed);
+        }
+        // Nothing else may change, except what markers set.
+        let mut diff = Vec::new();
+        differences(old, new, &mut JsonPath::default(), &mut diff);
+        for at in diff {
+            if kustomization && matches!(at.0.first(), Some(Key::Field(k)) if k == "images") {
+                continue;
+            }
+            if expected.iter().any(|(p, _)| *p == at) {
+                continue;
+            }
+            let was = at.get(old).and_then(Value::as_str);
+            let now = at.get(new).and_then(Value::as_str);
+            let by_marker = marker_edits
+                .iter()
+                .any(|(o, n)| Some(o.as_str()) == was && Some(n.as_str()) == now);
+            if !by_marker {
+                extra.push(place(doc, &at));
+            }
+        }
+    }
+    if !missed.is_empty() {
+        return Err(ToolError::Message(format!(
+            "{}: cannot update {} in place (an alias, or a value written in a form the editor does not rewrite); change it by hand or write it as `image: REF`; nothing was written",
+            path.display(),
+            missed.join(", ")
+        )));
+    }
+    if !extra.is_empty() {
+        return Err(ToolError::Message(format!(
+            "{}: updating the image would also change {} (a YAML anchor shared with other fields); nothing was written",
+            path.display(),
+            extra.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The kustomization half of [`verify`]: each matched `images:` entry now names REF.
+fn verify_kustomize_entries(
+    old: &Value,
+    new: &Value,
+    changes: &[Change],
+    marker_olds: &[&str],
+    doc: usize,
+    place: &dyn Fn(usize, &JsonPath) -> String,
+    missed: &mut Vec<String>,
+) {
+    let Some(entries) = old.get("images").and_then(Value::as_array) else {
+        return;
+    };
+    let new_entries = new.get("images").and_then(Value::as_array);
+    for (i, entry) in entries.iter().enumerate() {
+        let field = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
+        let Some(name) = field(entry, "name") else {
+            continue;
+        };
+        if marker_olds.contains(&name.as_str()) {
+            continue;
+        }
+        let (tag, digest) = (field(entry, "newTag"), field(entry, "digest"));
+        let Some(c) = changes
+            .iter()
+            .position(|ch| ch.matches_image(&name, tag.as_deref(), digest.as_deref()))
+        else {
+            continue;
+        };
+        let want = &changes[c].new;
+        let now = new_entries.and_then(|e| e.get(i));
+        let ok = now.is_some_and(|e| {
+            let now_name = field(e, "newName").or_else(|| field(e, "name"));
+            now_name.is_some_and(|n| same_repository(&n, name_of(want)))
+                && tag_of(want).is_none_or(|t| field(e, "newTag").as_deref() == Some(t))
+                && field(e, "digest").as_deref() == digest_of(want)
+        });
+        if !ok {
+            let at = JsonPath(vec![Key::Field("images".into()), Key::Index(i)]);
+            missed.push(format!("{} ({name})", place(doc, &at)));
+        }
+    }
 }
 
 /// The YAML files below `path` in path order, skipping hidden directories (`.git`, `.github`:
@@ -419,14 +749,19 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
             tracing::warn!("{}: no image reference or marker matched", change.name);
         }
     }
-    for (file, text) in &changed {
-        if !args.check {
-            let permissions = std::fs::metadata(file).map(|m| m.permissions()).ok();
-            gitops::atomic::write_file(file, text.as_bytes())?;
-            if let Some(p) = permissions {
-                let _ = std::fs::set_permissions(file, p);
-            }
+    if !args.check {
+        // All or none: every new file is written in full beside its target before any target is
+        // replaced; an error while staging drops the staged files and leaves every target as it
+        // was. The renames at the end do not fail short of the file system going away.
+        let mut staged = Vec::with_capacity(changed.len());
+        for (file, text) in &changed {
+            staged.push(Staged::new(file, text.as_bytes())?);
         }
+        for file in staged {
+            file.commit()?;
+        }
+    }
+    for (file, _) in &changed {
         emit(out, &file.display().to_string())?;
     }
     Ok(if args.check && !changed.is_empty() {
@@ -434,6 +769,43 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// A file's new content, written to a temporary file in the directory of the file it replaces.
+/// A symlink is resolved first, so the link's target is replaced and the link stays a link.
+struct Staged {
+    tmp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl Staged {
+    fn new(file: &Path, bytes: &[u8]) -> Result<Self> {
+        let io = |at: &Path, e: std::io::Error| ToolError::Shared(gitops::Error::io(at, e));
+        let target = std::fs::canonicalize(file).map_err(|e| io(file, e))?;
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| io(file, e))?;
+        gitops::atomic::remember(tmp.path());
+        let permissions = std::fs::metadata(&target).map(|m| m.permissions());
+        tmp.write_all(bytes)
+            .and_then(|()| permissions.and_then(|p| tmp.as_file().set_permissions(p)))
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| io(file, e))?;
+        Ok(Staged { tmp, target })
+    }
+
+    fn commit(self) -> Result<()> {
+        let tmp_path = self.tmp.path().to_path_buf();
+        let result = self
+            .tmp
+            .persist(&self.target)
+            .map(|_| ())
+            .map_err(|e| ToolError::Shared(gitops::Error::io(&self.target, e.error)));
+        gitops::atomic::forget(&tmp_path);
+        result
+    }
 }
 
 #[cfg(test)]
@@ -536,5 +908,87 @@ mod tests {
     fn nothing_changes_when_nothing_matches() {
         let text = "image: busybox:1 # keep\n";
         assert_eq!(apply("x.yaml", text, &[change("nginx", "nginx:2")]), text);
+    }
+
+    fn apply_err(file: &str, text: &str, changes: &[Change]) -> String {
+        let mut used = vec![false; changes.len()];
+        edit(Path::new(file), text, changes, &mut used)
+            .expect_err("must fail")
+            .to_string()
+    }
+
+    #[test]
+    fn anchors_flow_mappings_and_block_scalars_are_updated() {
+        let nginx = [change("nginx", "nginx:1.25")];
+        // The anchor's value is edited; its aliases follow.
+        let text = "a:\n  containers:\n  - image: &img nginx:1.24\n  - image: *img\n";
+        assert_eq!(
+            apply("x.yaml", text, &nginx),
+            "a:\n  containers:\n  - image: &img nginx:1.25\n  - image: *img\n"
+        );
+        let text = "containers: [{name: a, image: nginx:1.24}, {name: b, image: \"redis:7\"}]\nsidecars: [{\"image\": 'nginx'}]\n";
+        assert_eq!(
+            apply("x.yaml", text, &nginx),
+            "containers: [{name: a, image: nginx:1.25}, {name: b, image: \"redis:7\"}]\nsidecars: [{\"image\": 'nginx:1.25'}]\n"
+        );
+        let text = "spec:\n  image: >-\n    nginx:1.24\n  other: 1\n";
+        assert_eq!(
+            apply("x.yaml", text, &nginx),
+            "spec:\n  image: >-\n    nginx:1.25\n  other: 1\n"
+        );
+        // A reference reads back as a string unquoted, in a flow mapping too.
+        assert_eq!(
+            apply(
+                "x.yaml",
+                "c: [{image: redis}]\n",
+                &[change("redis", "redis:7.2")]
+            ),
+            "c: [{image: redis:7.2}]\n"
+        );
+    }
+
+    #[test]
+    fn occurrences_that_cannot_be_updated_fail_the_whole_edit() {
+        let nginx = [change("nginx", "nginx:1.25")];
+        // The alias's anchor is not an image field: nothing to edit in place.
+        let text = "defaults:\n  img: &img nginx:1.24\nspec:\n  containers:\n  - image: nginx:1.24\n  - image: *img\n";
+        assert_eq!(
+            apply_err("x.yaml", text, &nginx),
+            "x.yaml: cannot update spec.containers.1.image (nginx:1.24) in place (an alias, or a value written in a form the editor does not rewrite); change it by hand or write it as `image: REF`; nothing was written"
+        );
+        // An image anchor shared with another field would change that field too.
+        let text = "spec:\n  containers:\n  - image: &img nginx:1.24\n    env:\n    - {name: IMAGE, value: *img}\n";
+        assert_eq!(
+            apply_err("x.yaml", text, &nginx),
+            "x.yaml: updating the image would also change spec.containers.0.env.0.value (a YAML anchor shared with other fields); nothing was written"
+        );
+        // A block scalar over several lines; the second document names its number.
+        let text = "a: 1\n---\nimage: >-\n  nginx:\n  1.24\n";
+        assert_eq!(
+            apply_err("x.yaml", text, &nginx),
+            "x.yaml: cannot update document 2: image (nginx: 1.24) in place (an alias, or a value written in a form the editor does not rewrite); change it by hand or write it as `image: REF`; nothing was written"
+        );
+        // kustomization entries written as flow mappings.
+        let text = "kind: Kustomization\nimages: [{name: nginx, newTag: \"1.24\"}]\n";
+        assert_eq!(
+            apply_err("kustomization.yaml", text, &nginx),
+            "kustomization.yaml: cannot update images.0 (nginx) in place (an alias, or a value written in a form the editor does not rewrite); change it by hand or write it as `image: REF`; nothing was written"
+        );
+    }
+
+    #[test]
+    fn invalid_yaml_and_duplicate_keys_are_refused_before_editing() {
+        let nginx = [change("nginx", "nginx:1.25")];
+        let err = apply_err("x.yaml", "image: nginx:1.24\nimage: nginx:1.23\n", &nginx);
+        assert!(
+            err.starts_with("x.yaml:2:1: invalid YAML: ") && err.contains("duplicate"),
+            "{err}"
+        );
+        let err = apply_err("x.yaml", "a:\n  - image: nginx:1.24\n b: [\n", &nginx);
+        assert!(err.starts_with("x.yaml:"), "{err}");
+        assert!(err.contains("invalid YAML"), "{err}");
+        // Not YAML, but nothing to change in it: left alone.
+        let template = "{{- if .Values.enabled }}\nimage: {{ .Values.image }}\n{{- end }}\n";
+        assert_eq!(apply("t.yaml", template, &nginx), template);
     }
 }
