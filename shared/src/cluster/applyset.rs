@@ -220,7 +220,9 @@ impl Inventory {
     }
 
     /// The set before an apply: the union of what it had and what is about to be applied, so
-    /// that an interrupted run leaks no object (kubectl's `updateToSuperset`).
+    /// that an interrupted run leaks no object (kubectl's `updateToSuperset`). For a set
+    /// without a member list, call [`Inventory::adopt_members`] first, or its old members are
+    /// no longer listed (and so never pruned).
     pub fn superset(&self, applying: &BTreeSet<ObjectKey>, parent_namespace: &str) -> Inventory {
         let mut next = self.clone();
         let mut members: BTreeSet<ObjectKey> = self.members.clone().unwrap_or_default();
@@ -232,6 +234,20 @@ impl Inventory {
             .extend(self.additional_namespaces.iter().cloned());
         next.additional_namespaces.remove(parent_namespace);
         next
+    }
+
+    /// For a set without a member list (one kubectl wrote), records as its list the live
+    /// objects that are its members by label and scope, so that [`Inventory::after_prune`] can
+    /// keep the ones whose delete fails. A set with a list is left as it is.
+    pub fn adopt_members(&mut self, live: &[Value], parent_namespace: &str) {
+        if self.members.is_none() {
+            let found = live
+                .iter()
+                .filter(|obj| self.is_member(obj, parent_namespace))
+                .map(ObjectKey::of)
+                .collect();
+            self.members = Some(found);
+        }
     }
 
     /// The set after pruning: what was applied, plus every old member whose delete did not
@@ -494,6 +510,30 @@ mod tests {
             err.to_string(),
             "ApplySet parent Secret/apps/web-set: is managed by \"kubectl\", not \"sync-once\""
         );
+    }
+
+    #[test]
+    fn a_kubectl_set_adopts_its_live_members_and_keeps_failed_deletes() {
+        let id = id_of_parent(&parent());
+        let live_parent = json!({"metadata": {"labels": {ID_LABEL: id},
+            "annotations": {TOOLING_ANNOTATION: "kubectl/v1.33", GROUP_KINDS_ANNOTATION: "ConfigMap"}}});
+        let mut inv = Inventory::from_parent(&parent(), &live_parent).expect("parent");
+        let live = [
+            member("v1", "ConfigMap", "apps", "a", Some(&id)),
+            member("v1", "ConfigMap", "apps", "b", Some(&id)),
+            member("v1", "ConfigMap", "apps", "stranger", None),
+        ];
+        inv.adopt_members(&live, "apps");
+        let a = ObjectKey::new("", "ConfigMap", "apps", "a");
+        let b = ObjectKey::new("", "ConfigMap", "apps", "b");
+        assert_eq!(inv.members, Some([a.clone(), b.clone()].into()));
+        // Nothing is applied any more; a was deleted, b's delete failed: b stays listed.
+        let after = inv.after_prune(&BTreeSet::new(), &[a].into(), "apps");
+        assert_eq!(after.members, Some([b].into()));
+        // Adopting again changes nothing once there is a list.
+        let mut again = after.clone();
+        again.adopt_members(&live, "apps");
+        assert_eq!(again, after);
     }
 
     #[test]
