@@ -405,13 +405,16 @@ impl From<Settings> for ClientConfig {
     }
 }
 
+/// Host, credential, and the repository for credentials scoped to one.
+type CredentialKey = (String, Option<Credential>, Option<String>);
+
 /// Clients by host and credential, and the choice made for each repository.
 #[derive(Default)]
 struct Clients {
     by_repo: HashMap<(String, String), (Client, RegistryAuth)>,
     /// By host and credential; an identity token's access token is scoped to one repository,
     /// so its clients are by repository too.
-    by_credential: HashMap<(String, Option<Credential>, Option<String>), (Client, RegistryAuth)>,
+    by_credential: HashMap<CredentialKey, (Client, RegistryAuth)>,
 }
 
 impl fmt::Debug for Registry {

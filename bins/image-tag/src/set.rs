@@ -269,13 +269,12 @@ fn edit_text(
     text: &str,
     changes: &[Change],
     used: &mut [bool],
-) -> Result<(String, usize, Vec<(String, String)>)> {
+) -> Result<(String, usize, Vec<MarkerEdit>)> {
     let newline_at_end = text.ends_with('\n');
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut edits = 0;
     let mut marker_lines = vec![false; lines.len()];
-    // (old value, new value) of every marker edit, for the check after the edits.
-    let mut marker_edits: Vec<(String, String)> = Vec::new();
+    let mut marker_edits: Vec<MarkerEdit> = Vec::new();
 
     // Flux setter markers and plain image fields, line by line.
     for i in 0..lines.len() {
@@ -404,6 +403,10 @@ fn edit_text(
     }
     Ok((out, edits, marker_edits))
 }
+
+/// (old value, new value) of a marker edit, for the check after the edits: markers may set any
+/// field, so those changes are expected too.
+type MarkerEdit = (String, String);
 
 /// The first change whose NAME matches the image reference `value`.
 fn matching_change(changes: &[Change], value: &str) -> Option<usize> {
@@ -541,7 +544,7 @@ fn verify(
     before: &[Value],
     after: &[Value],
     changes: &[Change],
-    marker_edits: &[(String, String)],
+    marker_edits: &[MarkerEdit],
 ) -> Result<()> {
     let place = |doc: usize, at: &JsonPath| {
         if before.len() > 1 {
@@ -746,7 +749,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
     }
     for (change, used) in changes.iter().zip(&used) {
         if !used {
-            tracing::warn!("{}: no image reference or marker matched", change.name);
+            tracing::warn!(
+                "{}: no image reference or marker matched",
+                gitops::registry::shown(&change.name)
+            );
         }
     }
     if !args.check {
