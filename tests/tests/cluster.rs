@@ -7,6 +7,7 @@
 //!
 //! Each test works in a namespace of its own on the control plane shared by this binary.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -697,6 +698,126 @@ async fn applyset_parent_races_and_kubectl_agrees_on_members() {
             .contains("managed by tooling \"gitops-test\" instead of \"kubectl\""),
         "{}",
         run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_prune_cycle_deletes_only_what_the_planner_allows() {
+    let Some(cp) = control_plane() else { return };
+    let ns = cp.namespace("prune");
+    let cluster = connect(cp, &ns).await;
+    let parent = id("v1", "ConfigMap", &ns, "set");
+    let mut inv = Inventory::new(&parent, "gitops-test/v0");
+
+    // First run: four members, one of them opting out of pruning.
+    let mut applied = BTreeSet::new();
+    for name in ["keep", "old-1", "old-2", "pinned"] {
+        let mut cm = config_map(name, json!({}));
+        if name == "pinned" {
+            cm["metadata"]["annotations"] =
+                json!({gitops::cluster::prune::PRUNE_ANNOTATION: "disabled"});
+        }
+        applyset::label_member(&mut cm, &inv.id).expect("label");
+        let live = cluster
+            .apply(&cm, &ApplyOptions::new(MANAGER))
+            .await
+            .expect("apply");
+        applied.insert(ObjectKey::of(&live));
+    }
+    // A stranger copies our label; it is not in the inventory.
+    let mut stranger = config_map("stranger", json!({}));
+    stranger["metadata"]["namespace"] = ns.as_str().into();
+    applyset::label_member(&mut stranger, &inv.id).expect("label");
+    cp.apply_stdin(&serde_json::to_string(&stranger).expect("json"));
+    inv.set_members(applied, &ns);
+    let body = inv.parent_patch(&parent, None).expect("patch");
+    cluster
+        .write_parent(&body, &ParentWrite::Create, MANAGER)
+        .await
+        .expect("parent");
+
+    // Second run: only "keep" is desired.
+    let live_parent = cluster.get(&parent).await.expect("get").expect("parent");
+    let inv = Inventory::from_parent(&parent, &live_parent).expect("inventory");
+    let desired = [ObjectKey::new("", "ConfigMap", &ns, "keep")].into();
+    let live = cluster
+        .list(
+            &inv.group_kinds.iter().cloned().collect::<Vec<_>>(),
+            &applyset::member_selector(&inv.id),
+            &inv.namespaces(&ns).into_iter().collect::<Vec<_>>(),
+        )
+        .await
+        .expect("list");
+    let plan = gitops::cluster::prune::plan(&inv, &ns, &desired, &live, &Default::default())
+        .expect("plan");
+    let delete: Vec<String> = plan.delete.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        delete,
+        [
+            format!("ConfigMap/{ns}/old-1"),
+            format!("ConfigMap/{ns}/old-2")
+        ]
+    );
+    let kept: Vec<String> = plan
+        .kept
+        .iter()
+        .map(|(k, r)| format!("{}: {r}", k.name))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "pinned: kustomize.toolkit.fluxcd.io/prune: disabled",
+            "stranger: not in the inventory (only labelled)"
+        ]
+    );
+    let mut deleted = BTreeSet::new();
+    for key in &plan.delete {
+        let target = id("v1", &key.kind, &key.namespace, &key.name);
+        cluster
+            .delete(&target, &DeleteOptions::default())
+            .await
+            .expect("delete");
+        deleted.insert(key.clone());
+    }
+    let next = inv.after_prune(&desired, &deleted, &ns);
+    let body = next.parent_patch(&parent, None).expect("patch");
+    let rv = live_parent["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_owned();
+    cluster
+        .write_parent(
+            &body,
+            &ParentWrite::Update {
+                resource_version: rv,
+            },
+            MANAGER,
+        )
+        .await
+        .expect("update parent");
+
+    // kubectl sees exactly the expected objects, and the parent lists what is left.
+    let run = cp
+        .kubectl()
+        .args(["get", "configmaps", "-n", &ns, "-o", "name"])
+        .run()
+        .success();
+    let mut names: Vec<&str> = run.stdout.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "configmap/keep",
+            "configmap/kube-root-ca.crt",
+            "configmap/pinned",
+            "configmap/set",
+            "configmap/stranger"
+        ]
+    );
+    let parent_now = cp.get("configmap", Some(&ns), "set").expect("parent");
+    assert_eq!(
+        parent_now["metadata"]["annotations"][applyset::MEMBERS_ANNOTATION],
+        format!("{ns}_keep__ConfigMap,{ns}_pinned__ConfigMap").as_str()
     );
 }
 
