@@ -1,7 +1,8 @@
 //! Conformance of manifest-render's kustomize engine with `kubectl kustomize` (kustomize v5,
 //! the oracle): every directory under `tests/conformance/` is rendered by both, and the
 //! outputs must be the same documents in the same order — byte for byte. A case where the
-//! oracle fails must make manifest-render fail with exit code 2.
+//! oracle fails must make manifest-render fail with exit code 2 and the one-line message that
+//! [`ERRORS`] names for it, so that a case cannot pass by failing for another reason.
 //!
 //! Cases that cannot be byte-identical would be listed in `NOT_BYTE_IDENTICAL` with the reason;
 //! they must still parse to the same documents. The list is empty today.
@@ -13,6 +14,31 @@ use harness::Cmd;
 
 /// Cases allowed to differ in YAML text (same parsed documents), with why.
 const NOT_BYTE_IDENTICAL: &[(&str, &str)] = &[];
+
+/// Every case where kustomize fails, with a piece of manifest-render's error line for it.
+const ERRORS: &[(&str, &str)] = &[
+    ("component-as-resource-error", "kustomization.yaml: resources entry \"comp\" is a Component; list it under `components`"),
+    ("directory-without-kustomization-error", "directory-without-kustomization-error/plain: unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory"),
+    ("generator-duplicate-key-error", "configMapGenerator d: cannot add key a from literal, another key by that name already exists"),
+    ("id-conflict-error", "ConfigMap/app-config: may not add resource with an already registered id"),
+    ("load-restrictor-error", "resources entry \"../outside.yaml\": security; file "),
+    ("missing-resource-error", "resources entry \"nothere.yaml\": no such file or directory"),
+    ("namespace-renames-namespace-objects", "r.yaml:7: Namespace/target: defined twice"),
+    ("overlay-generator-create-conflict", "ConfigMap/cfg: id ConfigMap.v1.[noGrp]/cfg.[noNs] exists; behavior must be merge or replace"),
+    ("overlay-merge-missing-error", "ConfigMap/cfg: id ConfigMap.v1.[noGrp]/cfg.[noNs] does not exist; cannot merge or replace"),
+    ("patches-json6902-no-target-error", "kustomization.yaml (patches): must specify a target for JSON patch"),
+    ("patches-json6902-test-fails-error", "Deployment/web: JSON 6902 patch failed: operation '/0' failed at path '/spec/replicas': value did not match"),
+    ("patches-sm-no-match-error", "no resource matches strategic merge patch \"Deployment.v1.apps/missing.[noNs]\""),
+    ("remote-resource-error", "resources entry \"https://example.com/x.yaml\": remote resources (URLs, git repositories) are not supported"),
+    ("replacements-file", "Deployment/web: unable to find field \"metadata.labels.mode\" in replacement target"),
+    ("replacements-missing-target-error", "Deployment/web: unable to find field \"spec.nothere.field\" in replacement target"),
+    ("replicas-missing-error", "replicas: resource with name nothere does not match a config"),
+    ("resource-duplicate-key-error", "a.yaml:7:3: invalid YAML: data: duplicate key \"x\""),
+    ("resource-missing-name-error", "a.yaml:1: ConfigMap without a name: missing metadata.name"),
+    ("unknown-field-error", "kustomization.yaml:1: invalid kustomization: unknown field `notAField`"),
+    ("vars-duplicate-error", "kustomization.yaml: var 'X' already encountered"),
+    ("vars-missing-object-error", "var 'X' cannot be mapped to a field in the set of known resources"),
+];
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
@@ -80,12 +106,34 @@ fn kustomize_conformance() {
                     String::from_utf8_lossy(&oracle.stderr).trim(),
                     ours.code
                 ));
-            } else if ours.stderr.trim().is_empty() || !ours.stdout.is_empty() {
-                failures.push(format!(
-                    "{name}: error without a message, or with output on stdout"
-                ));
+            } else if !ours.stdout.is_empty() {
+                failures.push(format!("{name}: error with output on stdout"));
+            } else {
+                let errors: Vec<&str> = ours
+                    .stderr
+                    .lines()
+                    .filter(|l| l.starts_with("manifest-render: error: "))
+                    .collect();
+                match ERRORS.iter().find(|(case, _)| *case == name) {
+                    None => failures.push(format!(
+                        "{name}: both fail, but ERRORS names no message for it; manifest-render said: {}",
+                        ours.stderr.trim()
+                    )),
+                    Some((_, expected)) if errors.len() != 1 || !errors[0].contains(expected) => {
+                        failures.push(format!(
+                            "{name}: expected one error line containing {expected:?}, got: {}",
+                            ours.stderr.trim()
+                        ))
+                    }
+                    Some(_) => {}
+                }
             }
             continue;
+        }
+        if ERRORS.iter().any(|(case, _)| *case == name) {
+            failures.push(format!(
+                "{name}: listed in ERRORS but kubectl kustomize renders it"
+            ));
         }
         if ours.code != 0 {
             failures.push(format!(
@@ -160,18 +208,29 @@ fn unsupported_fields_fail_naming_the_field() {
 fn load_restrictor_none_reads_files_outside_the_root() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/load-restrictor-error");
     let refused = Cmd::new("manifest-render").arg(&case).run().code(2);
-    assert!(
-        refused.stderr.contains("is not in or below"),
-        "{}",
-        refused.stderr
+    let root = case.canonicalize().unwrap();
+    // The engine's message says what and where; the tool's hint names its flag.
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "manifest-render: error: {}: resources entry \"../outside.yaml\": security; file '{}' is not in or below '{}' (kustomize's load restrictor)\n\
+             hint: pass --load-restrictor None to allow it\n",
+            case.join("sub/kustomization.yaml").display(),
+            root.join("outside.yaml").display(),
+            root.join("sub").display()
+        )
     );
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
     let ours = Cmd::new("manifest-render")
         .arg(&case)
         .args(["--load-restrictor", "None"])
         .run()
         .success();
     assert!(ours.stdout.contains("name: app-config"), "{}", ours.stdout);
-    if kubectl_available() {
+    if !harness::skip_without(
+        kubectl_available(),
+        "`kubectl` (with kustomize v5) on PATH, the oracle",
+    ) {
         let oracle = Command::new("kubectl")
             .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
             .arg(&case)
@@ -198,7 +257,10 @@ fn substitution_runs_after_the_build() {
         .run()
         .success();
     assert!(run.stdout.contains("region: eu\n"), "{}", run.stdout);
-    if kubectl_available() {
+    if !harness::skip_without(
+        kubectl_available(),
+        "`kubectl` (with kustomize v5) on PATH, the oracle",
+    ) {
         let oracle = Command::new("kubectl")
             .arg("kustomize")
             .arg(tmp.path())

@@ -537,12 +537,43 @@ fn failed_run_leaves_existing_out_dir_as_it_was() {
         .args(["in", "--out-dir", "out"])
         .current_dir(dir.path())
         .run()
-        .code(2);
+        .code(2)
+        .stdout_is("")
+        .stderr_contains("manifest-render: error: in/bad.yaml:2:");
     let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["v1.ConfigMap..a.yaml"]);
+}
+
+#[test]
+fn bad_vars_file_names_its_line() {
+    let dir = tempdir();
+    write(dir.path(), "dev.env", "A=1\nnot a var\n");
+    render()
+        .args(["--vars-file", "dev.env", "-"])
+        .current_dir(dir.path())
+        .stdin(CONFIG)
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("manifest-render: error: dev.env:2:1: expected KEY=VALUE\n");
+}
+
+#[test]
+fn an_empty_vars_file_leaves_substitution_off() {
+    // Substitution runs when a variable is defined (Flux's default), not merely because a
+    // vars file was named: today's rule, kept by the move into gitops-render.
+    let dir = tempdir();
+    write(dir.path(), "empty.env", "# nothing yet\n");
+    render()
+        .args(["--vars-file", "empty.env", "-"])
+        .current_dir(dir.path())
+        .stdin(CONFIG)
+        .run()
+        .success()
+        .stdout_contains("env: ${ENV}");
 }
 
 // ---- process conventions -----------------------------------------------------------------------
@@ -581,7 +612,14 @@ fn usage_errors_exit_2() {
         .args(["--var", "1BAD=x"])
         .run()
         .code(2)
-        .stderr_contains("invalid");
+        .stderr_contains("variable name \"1BAD\" is invalid");
+    render()
+        .args(["-", "-"])
+        .stdin("")
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("manifest-render: error: stdin (-) can be read only once\n");
     render()
         .args(["-n", "Bad_NS"])
         .stdin("")

@@ -367,3 +367,160 @@ fn substitute_built(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VarSource;
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  env: ${ENV}\n  level: ${LEVEL:=info}\n";
+
+    fn data(objects: &[Object], key: &str) -> String {
+        objects[0].value["data"][key].as_str().unwrap().to_owned()
+    }
+
+    fn with(substitution: Substitution, vars: Vec<VarSource>) -> RenderOptions {
+        RenderOptions {
+            substitution,
+            vars,
+            ..RenderOptions::default()
+        }
+    }
+
+    #[test]
+    fn substitution_modes() {
+        let none = Vec::new();
+        let env = vec![VarSource::Var("ENV".into(), "dev".into())];
+        let off = render_text("cm.yaml", CM, &with(Substitution::Off, env.clone())).unwrap();
+        assert_eq!(data(&off, "env"), "${ENV}");
+        let idle = render_text(
+            "cm.yaml",
+            CM,
+            &with(Substitution::WhenDefined, none.clone()),
+        );
+        assert_eq!(data(&idle.unwrap(), "level"), "${LEVEL:=info}");
+        let on = render_text("cm.yaml", CM, &with(Substitution::WhenDefined, env)).unwrap();
+        assert_eq!(
+            (data(&on, "env"), data(&on, "level")),
+            ("dev".into(), "info".into())
+        );
+        let lenient = render_text("cm.yaml", CM, &with(Substitution::Lenient, none.clone()));
+        // Substituted on the source text, as `flux envsubst`: `env: ` is YAML's null.
+        let lenient = lenient.unwrap();
+        assert!(
+            lenient[0].value["data"]["env"].is_null(),
+            "{:?}",
+            lenient[0].value
+        );
+        assert_eq!(data(&lenient, "level"), "info");
+        let err = render_text("cm.yaml", CM, &with(Substitution::Strict, none)).unwrap_err();
+        assert!(
+            matches!(err, Error::Undefined(ref v) if v.len() == 1),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "undefined variables: ENV (cm.yaml:6:8)");
+    }
+
+    #[test]
+    fn namespace_defaulting_and_order_as_for_files() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n";
+        let options = RenderOptions {
+            namespace: Some("apps".into()),
+            ..RenderOptions::default()
+        };
+        let objects = render_text("x.yaml", text, &options).unwrap();
+        let kinds: Vec<_> = objects.iter().map(|o| o.value["kind"].clone()).collect();
+        assert_eq!(kinds, ["Namespace", "Deployment"]);
+        assert_eq!(objects[1].value["metadata"]["namespace"], "apps");
+        assert!(objects[0].value["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn stdin_only_when_given() {
+        let options = RenderOptions {
+            paths: vec![PathBuf::from("-")],
+            ..RenderOptions::default()
+        };
+        let err = render(&options).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "-: standard input is not available to this render, or was read already"
+        );
+        let objects = render_with_stdin(&options, &mut CM.as_bytes()).unwrap();
+        assert_eq!(objects[0].source.file.as_ref(), "<stdin>");
+    }
+
+    #[test]
+    fn a_directory_on_disk_with_a_kustomization_and_a_vars_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("cm.yaml"), CM).unwrap();
+        std::fs::write(
+            app.join("kustomization.yaml"),
+            "resources: [cm.yaml]\nnamePrefix: p-\n",
+        )
+        .unwrap();
+        let vars = dir.path().join("dev.env");
+        std::fs::write(&vars, "ENV=dev\n").unwrap();
+        let options = RenderOptions {
+            paths: vec![app],
+            vars: vec![VarSource::File(vars)],
+            ..RenderOptions::default()
+        };
+        let objects = render(&options).unwrap();
+        assert_eq!(objects[0].value["metadata"]["name"], "p-c");
+        assert_eq!(data(&objects, "env"), "dev");
+    }
+
+    #[test]
+    fn restricted_files_are_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(dir.path().join("cm.yaml"), CM).unwrap();
+        std::fs::write(sub.join("kustomization.yaml"), "resources: [../cm.yaml]\n").unwrap();
+        let mut options = RenderOptions {
+            paths: vec![sub.clone()],
+            ..RenderOptions::default()
+        };
+        let err = render(&options).unwrap_err();
+        assert!(
+            matches!(&err, Error::Restricted { entry, field, .. } if entry == "../cm.yaml" && field == "resources"),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.ends_with("(kustomize's load restrictor)"), "{text}");
+        assert!(
+            !text.contains("--"),
+            "no flags in the engine's messages: {text}"
+        );
+        options.load_restrictor = crate::LoadRestrictor::None;
+        assert_eq!(render(&options).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn missing_helm_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        let program = dir.path().join("no-such-helm");
+        let options = RenderOptions {
+            paths: vec![dir.path().to_path_buf()],
+            helm: crate::HelmOptions {
+                values: Vec::new(),
+                command: Some(program.clone()),
+            },
+            ..RenderOptions::default()
+        };
+        let err = render(&options).unwrap_err();
+        assert!(
+            matches!(&err, Error::HelmNotFound { program: p, .. } if *p == program),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("--"), "{err}");
+    }
+}
