@@ -1,0 +1,199 @@
+//! The live diff: what `sync-once` would do to the cluster. Each desired object is
+//! server-side applied as a dry run with `sync-once`'s field manager (and, when the source has
+//! an ApplySet inventory, with the `part-of` label sync-once puts on members), and the result is
+//! compared with the live object, so defaulted fields, admission and field ownership are the
+//! server's own. Objects the inventory lists that are no longer desired are reported as pruned,
+//! decided by the same prune planner sync-once uses.
+//!
+//! The requests run concurrently (bounded), one GET and one dry-run PATCH per object; nothing
+//! is ever persisted.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use gitops::cluster::applyset::{self, Inventory};
+use gitops::cluster::prune::{self, PruneOptions};
+use gitops::cluster::{identity_of, ApplyOptions, Cluster, ClusterError, ObjectKey};
+use gitops::{Identity, Object};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::report::{Entry, Report, ShowOptions};
+
+/// How to run the live diff.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// The field manager of the dry run: `sync-once`'s, so the diff shows what it would do.
+    pub field_manager: String,
+    /// Take over fields another manager owns, as sync-once does by default.
+    pub force_conflicts: bool,
+    /// The ApplySet parent sync-once records the set on, if any.
+    pub inventory: Option<Identity>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub show: ShowOptions,
+}
+
+/// Diffs `desired` against the cluster.
+pub async fn diff(
+    cluster: Arc<Cluster>,
+    desired: Vec<Object>,
+    options: &LiveOptions,
+) -> Result<Report, ClusterError> {
+    // Kinds the source itself defines (a CRD next to its resources) and namespaces it creates:
+    // an object of those cannot be dry-run before they exist, and is simply created.
+    let mut crd_kinds: HashSet<(String, String)> = HashSet::new();
+    let mut new_namespaces: HashSet<String> = HashSet::new();
+    for obj in &desired {
+        let id = obj.identity();
+        if id.kind == "CustomResourceDefinition" && id.group == "apiextensions.k8s.io" {
+            let group = obj.value.pointer("/spec/group").and_then(Value::as_str);
+            let kind = obj
+                .value
+                .pointer("/spec/names/kind")
+                .and_then(Value::as_str);
+            if let (Some(g), Some(k)) = (group, kind) {
+                crd_kinds.insert((g.to_owned(), k.to_owned()));
+            }
+        }
+        if id.kind == "Namespace" && id.group.is_empty() {
+            new_namespaces.insert(id.name.clone());
+        }
+    }
+
+    // The inventory, as sync-once reads it before applying.
+    let mut inventory: Option<(Identity, Option<Inventory>)> = None;
+    if let Some(parent) = &options.inventory {
+        let parent = {
+            let mut p = parent.clone();
+            if p.version.is_empty() {
+                let gk = gitops::cluster::GroupKind::new(&p.group, &p.kind);
+                if let Some(r) = cluster.discovery().resolve_group_kind(&gk) {
+                    p.version = r
+                        .api_version()
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
+            }
+            if let Ok(resource) = cluster.resource_for(&p) {
+                if !resource.namespaced {
+                    p.namespace.clear();
+                }
+            }
+            p
+        };
+        let live = cluster.get(&parent).await?;
+        let inv = match live {
+            Some(live) => Some(Inventory::from_parent(&parent, &live)?),
+            None => None,
+        };
+        inventory = Some((parent, inv));
+    }
+    let set_id = inventory.as_ref().map(|(p, _)| applyset::id_of_parent(p));
+
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut desired_keys = BTreeSet::new();
+    for (index, obj) in desired.into_iter().enumerate() {
+        let mut value = obj.value;
+        crate::mask::register_secret_values(&value);
+        if let Some(id) = &set_id {
+            applyset::label_member(&mut value, id)?;
+        }
+        let id = identity_of(&value);
+        let unknown_crd_kind = cluster.resource_for(&id).is_err()
+            && crd_kinds.contains(&(id.group.clone(), id.kind.clone()));
+        if unknown_crd_kind {
+            // Its CRD is created by this very change: the object will be created.
+            desired_keys.insert(ObjectKey::from_identity(&id));
+            tasks.spawn(async move { Ok((index, None, Some(value))) });
+            continue;
+        }
+        let effective = cluster.effective_identity(&value)?;
+        desired_keys.insert(ObjectKey::from_identity(&effective));
+        let cluster = Arc::clone(&cluster);
+        let semaphore = Arc::clone(&semaphore);
+        let apply = ApplyOptions {
+            field_manager: options.field_manager.clone(),
+            force: options.force_conflicts,
+            dry_run: true,
+        };
+        let namespace_is_new = new_namespaces.contains(&effective.namespace);
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let live = cluster.get(&effective).await?;
+            let merged = match cluster.apply(&value, &apply).await {
+                Ok(merged) => merged,
+                // The namespace is created by this change, so the server cannot dry-run into
+                // it yet: the object will be created as rendered.
+                Err(ClusterError::NotFound { .. }) if live.is_none() && namespace_is_new => {
+                    let mut v = value;
+                    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                        meta.insert("namespace".into(), effective.namespace.clone().into());
+                    }
+                    v
+                }
+                Err(e) => return Err(e),
+            };
+            Ok((index, live, Some(merged)))
+        });
+    }
+
+    let mut results: Vec<(usize, Option<Value>, Option<Value>)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(r)) => results.push(r),
+            Ok(Err(e)) => {
+                tasks.abort_all();
+                return Err(e);
+            }
+            Err(e) => {
+                return Err(ClusterError::Request {
+                    object: "diff".into(),
+                    message: format!("a worker failed: {e}"),
+                })
+            }
+        }
+    }
+    results.sort_by_key(|(i, _, _)| *i);
+    let mut entries: Vec<Entry> = results
+        .iter()
+        .map(|(_, live, merged)| Entry::new(live.as_ref(), merged.as_ref(), &options.show))
+        .collect();
+
+    // What sync-once would prune: the set's live members that are no longer desired.
+    if let Some((parent, Some(inv))) = &inventory {
+        let namespaces: Vec<String> = inv.namespaces(&parent.namespace).into_iter().collect();
+        let kinds: Vec<_> = inv.group_kinds.iter().cloned().collect();
+        let live = cluster
+            .list(&kinds, &applyset::member_selector(&inv.id), &namespaces)
+            .await?;
+        let plan = prune::plan(
+            inv,
+            &parent.namespace,
+            &desired_keys,
+            &live,
+            &PruneOptions {
+                allow_empty: true,
+                ..PruneOptions::default()
+            },
+        )?;
+        let doomed: HashSet<&ObjectKey> = plan.delete.iter().collect();
+        let mut pruned: Vec<&Value> = live
+            .iter()
+            .filter(|obj| doomed.contains(&ObjectKey::of(obj)))
+            .collect();
+        pruned.sort_by_key(|obj| ObjectKey::of(obj));
+        for obj in pruned {
+            entries.push(Entry::new(Some(obj), None, &options.show));
+        }
+    }
+    Ok(Report {
+        entries,
+        from_label: "live".into(),
+        to_label: "merged".into(),
+        ..Report::default()
+    })
+}
