@@ -160,7 +160,8 @@ where
         // stdout is line-buffered; a block buffer saves a write per line on large streams.
         let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         // Not locked for the whole run: worker threads may log while the tool waits for them.
-        let mut stderr = io::stderr();
+        // Scrubbed like errors and log lines: a tool's own warnings may quote a server too.
+        let mut stderr = scrub::Writer::new(io::stderr());
         let result = run(
             args,
             &mut Io {

@@ -183,6 +183,60 @@ fn mask_schemes(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// A writer that passes every line through [`scrub`] before it reaches `inner`: the stderr an
+/// entry point lends a tool, so that diagnostics a tool writes itself are scrubbed like its
+/// errors and log lines. A line is held until its newline (a secret split across two writes is
+/// still seen whole), its `\r`, or [`Write::flush`](std::io::Write::flush).
+#[derive(Debug)]
+pub struct Writer<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> Writer<W> {
+    pub fn new(inner: W) -> Self {
+        Writer {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_scrubbed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(bytes);
+        self.inner.write_all(scrub(&text).as_bytes())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        // `\r` ends a line too: progress lines are redrawn with it and never get a `\n`.
+        if let Some(end) = self
+            .pending
+            .iter()
+            .rposition(|b| *b == b'\n' || *b == b'\r')
+        {
+            let lines: Vec<u8> = self.pending.drain(..=end).collect();
+            self.write_scrubbed(&lines)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.write_scrubbed(&rest)?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> Drop for Writer<W> {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
 /// Masks the credential after `authorization` in the shapes it is printed in: an HTTP header
 /// (`Authorization: Basic dXNl…`), a Debug-printed header map (`"authorization": "Bearer eyJ…"`),
 /// or a key=value log field. `None` when there is nothing to mask.
@@ -379,6 +433,23 @@ mod tests {
         register("zq8-short");
         register("zq8-short-and-longer");
         assert_eq!(scrub("x zq8-short-and-longer y"), "x *** y");
+    }
+
+    #[test]
+    fn the_writer_scrubs_whole_lines_even_when_split_across_writes() {
+        use std::io::Write as _;
+        register("split-secret-42");
+        let mut out = Vec::new();
+        {
+            let mut w = Writer::new(&mut out);
+            w.write_all(b"warning: split-sec").expect("write");
+            w.write_all(b"ret-42 was refused\nand a tail")
+                .expect("write");
+        }
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "warning: *** was refused\nand a tail"
+        );
     }
 
     #[test]
