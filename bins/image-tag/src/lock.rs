@@ -192,7 +192,10 @@ mod tests {
         );
         std::fs::write(&path, "").expect("write");
         let err = Lock::read(&path, true).expect_err("empty").to_string();
-        assert!(err.contains("images.lock:1:1: invalid lock file: EOF"), "{err}");
+        assert!(
+            err.contains("images.lock:1:1: invalid lock file: EOF"),
+            "{err}"
+        );
         assert!(Lock::read(&dir.path().join("missing"), false)
             .expect("empty")
             .images
