@@ -253,6 +253,7 @@ impl Cluster {
                 ],
             );
             cluster.apply_stdin(FAKE_NODE);
+            cluster.wait_node_schedulable(Duration::from_secs(120));
         }
         cluster.start_time = started.elapsed();
         eprintln!(
@@ -487,6 +488,36 @@ impl Cluster {
                 );
             }
             std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits until kwok reports the fake node Ready and the node lifecycle controller has lifted
+    /// its not-ready taint: before that the scheduler parks pods, and a test's first rollout
+    /// would wait on the scheduler's backoff instead of on the controllers.
+    fn wait_node_schedulable(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let node = self.get("node", None, "kwok-node-0");
+            let ready = node.as_ref().is_some_and(|n| {
+                let ready = n["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                });
+                let untainted = n["spec"]["taints"].as_array().is_none_or(Vec::is_empty);
+                ready && untainted
+            });
+            if ready {
+                return;
+            }
+            if Instant::now() > deadline || self.exited().is_some() {
+                panic!(
+                    "the fake node never became schedulable ({}): {node:?}\n--- kwok log\n{}\n--- kube-controller-manager log\n{}",
+                    self.exited().unwrap_or_else(|| "timed out".to_owned()),
+                    tail(&self.log("kwok")),
+                    tail(&self.log("kube-controller-manager"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
