@@ -1126,3 +1126,90 @@ fn live_unreachable_cluster_is_one_error() {
     assert!(!run.stderr.contains("sekrit-token-value"));
     assert_eq!(run.stdout, "");
 }
+
+/// With the real sync-once (when it is built): after a sync our diff shows nothing; after a
+/// change it shows exactly what the next sync changes, creates and prunes, with the inventory
+/// named explicitly and with the one both tools derive from the same source.
+#[test]
+fn live_diff_shows_what_sync_once_would_do() {
+    let sync_once = harness::bin_dir().join("sync-once");
+    if harness::skip_without(
+        sync_once.exists(),
+        "the sync-once binary (cargo build -p sync-once)",
+    ) {
+        return;
+    }
+    let Some(live) = Live::new("gd-sync-once") else {
+        return;
+    };
+    let dir = harness::tempdir();
+    let kubeconfig = live.cluster.kubeconfig().to_str().unwrap().to_owned();
+    let old = CM.replace("name: settings", "name: old");
+    // One file: sync-once's default inventory is named after the source (its path).
+    let file = dir.path().join("desired.yaml");
+    let first = live.yaml(&format!("{CM}---\n{old}"));
+    let fresh = CM.replace("name: settings", "name: fresh");
+    let second = live.yaml(&format!(
+        "{}---\n{fresh}",
+        CM.replace("level: info", "level: warn")
+    ));
+    let inventory = format!("{}/set", live.ns);
+    for inv in [Some(inventory.as_str()), None] {
+        let with_inventory = |cmd: Cmd| match inv {
+            Some(i) => cmd.args(["--inventory", i]),
+            None => cmd,
+        };
+        let sync = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            with_inventory(Cmd::program(&sync_once))
+                .args(["--kubeconfig", &kubeconfig, "--prune", "-f"])
+                .arg(&file)
+                .run()
+                .success();
+        };
+        let ours = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            with_inventory(tool())
+                .args(["--kubeconfig", &kubeconfig, "-o", "json", "-f"])
+                .arg(&file)
+                .run()
+        };
+        sync(&first);
+        let run = ours(&first).code(0);
+        assert_eq!(
+            differing(&json(&run)),
+            BTreeSet::new(),
+            "after a sync ({inv:?})"
+        );
+        let run = ours(&second).code(1);
+        assert_eq!(
+            differing(&json(&run)),
+            BTreeSet::from([
+                (
+                    format!("v1.ConfigMap.{}.settings", live.ns),
+                    "changed".to_owned()
+                ),
+                (
+                    format!("v1.ConfigMap.{}.fresh", live.ns),
+                    "created".to_owned()
+                ),
+                (format!("v1.ConfigMap.{}.old", live.ns), "pruned".to_owned()),
+            ]),
+            "before the next sync ({inv:?}): {}",
+            run.stderr
+        );
+        sync(&second);
+        assert!(live
+            .cluster
+            .get("configmap", Some(&live.ns), "old")
+            .is_none());
+        let run = ours(&second).code(0);
+        assert_eq!(differing(&json(&run)), BTreeSet::new());
+        // Back to the first state for the next round.
+        live.cluster
+            .kubectl()
+            .args(["delete", "configmap", "--all", "-n", &live.ns])
+            .run()
+            .success();
+    }
+}

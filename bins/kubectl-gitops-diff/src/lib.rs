@@ -141,7 +141,8 @@ pub struct Args {
     pub fail_on: Vec<FailOn>,
 
     /// Live mode: the ApplySet parent sync-once records the set on, `[Kind/]NAMESPACE/NAME`
-    /// (Kind defaults to Secret); objects it lists that are no longer desired show as pruned.
+    /// (Kind defaults to Secret; default: the one sync-once derives from the same source);
+    /// objects it lists that are no longer desired show as pruned.
     #[arg(long, value_name = "[KIND/]NS/NAME")]
     pub inventory: Option<String>,
 
@@ -629,8 +630,20 @@ pub fn diff(config: &Config, io: &mut Io<'_>) -> Result<Report, Error> {
             Ok(total)
         }
         Mode::Live { source } => {
-            let desired = match source {
-                LiveSource::Paths(paths) => render_paths(config, paths.clone(), io)?,
+            let (desired, source_key) = match source {
+                LiveSource::Paths(paths) => {
+                    // sync-once's key: the paths as given, `stdin` for `-f -`.
+                    let key = if paths.len() == 1 && paths[0].as_os_str() == "-" {
+                        "stdin".to_owned()
+                    } else {
+                        paths
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    (render_paths(config, paths.clone(), io)?, key)
+                }
                 LiveSource::Repo {
                     url,
                     git_ref,
@@ -660,11 +673,12 @@ pub fn diff(config: &Config, io: &mut Io<'_>) -> Result<Report, Error> {
                         }
                     }
                     let shown = format!("{}/", root.display());
-                    gitops_render::render(&opts).map_err(|e| Error::Revision {
+                    let objects = gitops_render::render(&opts).map_err(|e| Error::Revision {
                         side: format!("{}@{}", fetched.url(), commit.to_hex_with_len(12)),
                         message: e.to_string().replace(&shown, ""),
                         hint: render_hint(&e),
-                    })?
+                    })?;
+                    (objects, format!("{}|{}", fetched.url(), paths.join(",")))
                 }
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -675,6 +689,7 @@ pub fn diff(config: &Config, io: &mut Io<'_>) -> Result<Report, Error> {
                 field_manager: config.field_manager.clone(),
                 force_conflicts: config.force_conflicts,
                 inventory: config.inventory.clone(),
+                source_key,
                 concurrency: config.concurrency,
                 show: config.show.clone(),
             };

@@ -27,11 +27,24 @@ pub struct LiveOptions {
     pub field_manager: String,
     /// Take over fields another manager owns, as sync-once does by default.
     pub force_conflicts: bool,
-    /// The ApplySet parent sync-once records the set on, if any.
+    /// The ApplySet parent sync-once records the set on (`--inventory`); `None`: the one
+    /// sync-once derives from the source ([`default_inventory_name`] of `source_key`, a Secret
+    /// in the default namespace).
     pub inventory: Option<Identity>,
+    /// The source as sync-once names it for its default inventory.
+    pub source_key: String,
     /// Requests in flight at once.
     pub concurrency: usize,
     pub show: ShowOptions,
+}
+
+/// The default inventory name sync-once gives a source: `sync-once-` and the first 12 hex digits
+/// of the SHA-256 of its key (`URL|path,path` for a repository, the paths joined by `,`, the
+/// file name, or `stdin`). Kept identical to sync-once's so both find the same set.
+pub fn default_inventory_name(key: &str) -> String {
+    use sha2::Digest as _;
+    let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    format!("sync-once-{}", &hash[..12])
 }
 
 /// Diffs `desired` against the cluster.
@@ -62,8 +75,14 @@ pub async fn diff(
     }
 
     // The inventory, as sync-once reads it before applying.
-    let mut inventory: Option<(Identity, Option<Inventory>)> = None;
-    if let Some(parent) = &options.inventory {
+    let parent = options.inventory.clone().unwrap_or_else(|| Identity {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Secret".into(),
+        namespace: cluster.default_namespace().to_owned(),
+        name: default_inventory_name(&options.source_key),
+    });
+    let inventory: (Identity, Option<Inventory>) = {
         let parent = {
             let mut p = parent.clone();
             if p.version.is_empty() {
@@ -89,9 +108,20 @@ pub async fn diff(
             Some(live) => Some(Inventory::from_parent(&parent, &live)?),
             None => None,
         };
-        inventory = Some((parent, inv));
+        (parent, inv)
+    };
+    // Members carry the set's label once the set exists; before sync-once's first run there is
+    // no set, and the labels its first run adds are bookkeeping, not a change worth showing.
+    let set_id = inventory
+        .1
+        .as_ref()
+        .map(|_| applyset::id_of_parent(&inventory.0));
+    if set_id.is_none() {
+        tracing::info!(
+            "no ApplySet inventory {} yet: nothing can show as pruned",
+            inventory.0.short()
+        );
     }
-    let set_id = inventory.as_ref().map(|(p, _)| applyset::id_of_parent(p));
 
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -164,7 +194,7 @@ pub async fn diff(
         .collect();
 
     // What sync-once would prune: the set's live members that are no longer desired.
-    if let Some((parent, Some(inv))) = &inventory {
+    if let (parent, Some(inv)) = &inventory {
         let namespaces: Vec<String> = inv.namespaces(&parent.namespace).into_iter().collect();
         let kinds: Vec<_> = inv.group_kinds.iter().cloned().collect();
         let live = cluster
