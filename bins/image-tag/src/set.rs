@@ -259,7 +259,8 @@ pub fn edit(
             path.display()
         ))
     })?;
-    verify(path, &before, &after, changes, &marker_edits)?;
+    let kustomization = is_kustomization(path, text);
+    verify(path, kustomization, &before, &after, changes, &marker_edits)?;
     Ok((out, edits))
 }
 
@@ -541,6 +542,7 @@ fn differences(a: &Value, b: &Value, path: &mut JsonPath, out: &mut Vec<JsonPath
 /// Checks the edited documents against what the changes mean (see the module docs).
 fn verify(
     path: &Path,
+    kustomization_file: bool,
     before: &[Value],
     after: &[Value],
     changes: &[Change],
@@ -563,8 +565,8 @@ fn verify(
     }
     let marker_olds: Vec<&str> = marker_edits.iter().map(|(o, _)| o.as_str()).collect();
     for (doc, (old, new)) in before.iter().zip(after).enumerate() {
-        let kustomization = old.get("kind").and_then(Value::as_str) == Some("Kustomization")
-            && old.get("images").is_some();
+        // The same decision as the edit's (a kustomization.yaml needs no `kind`).
+        let kustomization = kustomization_file && old.get("images").is_some();
         // Every image field a NAME=REF pair matches must now hold REF.
         let mut expected: Vec<(JsonPath, String)> = Vec::new();
         let mut found = Vec::new();
@@ -886,6 +888,15 @@ mod tests {
                 "    newName: reg.local/redis\n",
                 "    newName: reg.local/redis\n    newTag: \"7.2\"\n"
             )
+        );
+    }
+
+    #[test]
+    fn a_kustomization_file_needs_no_kind() {
+        let text = "resources: [deploy.yaml]\nimages:\n- name: nginx\n  newTag: \"1.24\"\n";
+        assert_eq!(
+            apply("kustomization.yaml", text, &[change("nginx", "nginx:1.25")]),
+            text.replace("1.24", "1.25")
         );
     }
 
