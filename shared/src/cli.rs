@@ -312,8 +312,13 @@ fn generate_docs<A: Command>(dir: &std::path::Path) -> Result<(), Error> {
 
 fn init_logging(tool: &'static str, verbosity: &Verbosity) {
     let ansi = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // kube's client logs every failed request at error level, retried ones included, which
+    // would bury the one error line a tool reports: its own lines show from -vv on.
+    let level = verbosity.level();
+    let kube = if level >= tracing::Level::DEBUG { level.as_str() } else { "off" };
+    let filter = tracing_subscriber::EnvFilter::new(format!("{level},kube_client={kube}"));
     let _ = tracing_subscriber::fmt()
-        .with_max_level(verbosity.level())
+        .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_ansi(ansi)
         .event_format(ToolFormat { tool })

@@ -100,7 +100,8 @@ impl Source {
         };
         let dir = cache_dir.join(cache_key(url));
         let repo = if dir.join("HEAD").exists() {
-            gix::open(&dir).map_err(|e| fail(format!("cannot open the cache {}: {e}", dir.display())))?
+            gix::open(&dir)
+                .map_err(|e| fail(format!("cannot open the cache {}: {e}", dir.display())))?
         } else {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| fail(format!("cannot create the cache {}: {e}", dir.display())))?;
@@ -200,7 +201,7 @@ fn export_tree(
     let io = |what: String| SourceError::Io(one_line(&what));
     let tree = repo
         .find_commit(commit)
-        .and_then(|c| c.tree_id().map(gix::Id::detach).map_err(Into::into))
+        .and_then(|c| c.tree_id().map(gix::Id::detach))
         .map_err(|e| io(format!("{url}: cannot read commit {commit}: {e}")))?;
     let subpath = subpath.trim_matches('/');
     let no_such = || SourceError::NoSuchPath {
@@ -322,7 +323,13 @@ fn cache_key(url: &str) -> String {
         .next()
         .unwrap_or("")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     format!("{tail}-{}.git", &hash[..16])
@@ -424,9 +431,16 @@ mod tests {
         let fetched = Source::fetch(&url, &cache).expect("fetch");
         assert_eq!(fetched.resolve(None).unwrap().to_string(), second, "HEAD");
         assert_eq!(fetched.resolve(Some("main")).unwrap().to_string(), second);
-        assert_eq!(fetched.resolve(Some("v1")).unwrap().to_string(), first, "annotated tag peels");
+        assert_eq!(
+            fetched.resolve(Some("v1")).unwrap().to_string(),
+            first,
+            "annotated tag peels"
+        );
         assert_eq!(fetched.resolve(Some("next")).unwrap().to_string(), first);
-        assert_eq!(fetched.resolve(Some(&first[..10])).unwrap().to_string(), first);
+        assert_eq!(
+            fetched.resolve(Some(&first[..10])).unwrap().to_string(),
+            first
+        );
         let err = fetched.resolve(Some("nope")).unwrap_err().to_string();
         assert!(err.contains("unknown revision \"nope\""), "{err}");
 
@@ -434,11 +448,23 @@ mod tests {
         let exported = fetched
             .export(first.parse().unwrap(), "apps", &out)
             .expect("export");
-        assert_eq!(std::fs::read_to_string(out.join("web/cm.yaml")).unwrap(), "v: 1\n");
-        assert_eq!(std::fs::read_link(out.join("link.yaml")).unwrap(), Path::new("web/cm.yaml"));
-        assert_eq!(std::fs::read_to_string(out.join("link.yaml")).unwrap(), "v: 1\n");
+        assert_eq!(
+            std::fs::read_to_string(out.join("web/cm.yaml")).unwrap(),
+            "v: 1\n"
+        );
+        assert_eq!(
+            std::fs::read_link(out.join("link.yaml")).unwrap(),
+            Path::new("web/cm.yaml")
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("link.yaml")).unwrap(),
+            "v: 1\n"
+        );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(out.join("run.sh")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(out.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111, "executable bit kept");
         assert!(!out.join("web/evil").exists() && !out.join("abs").exists());
         let mut skipped = exported.skipped_links.clone();
@@ -453,7 +479,11 @@ mod tests {
         assert_eq!(exported.files, 3);
 
         let err = fetched
-            .export(first.parse().unwrap(), "apps/web/cm.yaml", &tmp.path().join("x"))
+            .export(
+                first.parse().unwrap(),
+                "apps/web/cm.yaml",
+                &tmp.path().join("x"),
+            )
             .unwrap_err()
             .to_string();
         assert!(err.contains("is not a directory at commit"), "{err}");
@@ -465,7 +495,11 @@ mod tests {
         let again = Source::fetch(&url, &cache).expect("refetch");
         assert_eq!(again.cache_path(), fetched.cache_path());
         assert_eq!(again.resolve(None).unwrap().to_string(), third);
-        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1, "one cache per URL");
+        assert_eq!(
+            std::fs::read_dir(&cache).unwrap().count(),
+            1,
+            "one cache per URL"
+        );
     }
 
     #[test]
@@ -480,7 +514,10 @@ mod tests {
         let err = Source::fetch("file:///nonexistent/repo", &tmp.path().join("c"))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("cannot fetch file:///nonexistent/repo: "), "{err}");
+        assert!(
+            err.starts_with("cannot fetch file:///nonexistent/repo: "),
+            "{err}"
+        );
         assert!(!err.contains('\n'));
     }
 
@@ -494,11 +531,17 @@ mod tests {
         let out = tmp.path().join("out");
         let (commit, _) = export_local(&repo, "HEAD", "apps/web", &out).unwrap();
         assert_eq!(commit.to_string(), second);
-        assert_eq!(std::fs::read_to_string(out.join("cm.yaml")).unwrap(), "v: 2\n");
+        assert_eq!(
+            std::fs::read_to_string(out.join("cm.yaml")).unwrap(),
+            "v: 2\n"
+        );
         let out1 = tmp.path().join("out1");
         let (commit, _) = export_local(&repo, "v1", "", &out1).unwrap();
         assert_eq!(commit.to_string(), first);
-        assert_eq!(std::fs::read_to_string(out1.join("apps/web/cm.yaml")).unwrap(), "v: 1\n");
+        assert_eq!(
+            std::fs::read_to_string(out1.join("apps/web/cm.yaml")).unwrap(),
+            "v: 1\n"
+        );
     }
 
     #[test]
