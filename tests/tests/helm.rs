@@ -1,7 +1,7 @@
 //! Helm charts through manifest-render: a chart directory with `--values`, and `helmCharts:` in
-//! a kustomization (compared with `kubectl kustomize --enable-helm`). Tests that need helm use
-//! `HELM_BIN` or `helm` on PATH; without one they skip locally with a printed reason and fail in
-//! CI (`harness::skip_without`), where `.ci/run` installs it.
+//! a kustomization (compared with the pinned `kustomize build --enable-helm`). Tests that need
+//! helm use `HELM_BIN`, else the pinned helm `make tools` builds (`harness::cluster::tool`);
+//! without one they skip locally with a printed reason and fail in CI (`harness::skip_without`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +9,9 @@ use std::process::Command;
 use harness::{tempdir, write, Cmd};
 
 fn helm() -> Option<PathBuf> {
-    let candidate =
-        std::env::var_os("HELM_BIN").map_or_else(|| PathBuf::from("helm"), PathBuf::from);
+    let candidate = std::env::var_os("HELM_BIN")
+        .map(PathBuf::from)
+        .or_else(|| harness::cluster::tool("helm"))?;
     let ok = Command::new(&candidate)
         .args(["version", "--short"])
         .output()
@@ -72,7 +73,10 @@ fn helm_env(cmd: Cmd, dir: &Path) -> Cmd {
 #[test]
 fn chart_directory_renders_with_values_file() {
     let helm = helm();
-    if harness::skip_without(helm.is_some(), "helm (HELM_BIN or on PATH)") {
+    if harness::skip_without(
+        helm.is_some(),
+        "helm (HELM_BIN, or the pinned one: `make tools`)",
+    ) {
         return;
     }
     let helm = helm.unwrap();
@@ -129,19 +133,23 @@ spec:
 }
 
 #[test]
-fn helm_charts_in_a_kustomization_match_kubectl_kustomize() {
+fn helm_charts_in_a_kustomization_match_kustomize() {
     let helm = helm();
-    if harness::skip_without(helm.is_some(), "helm (HELM_BIN or on PATH)") {
+    if harness::skip_without(
+        helm.is_some(),
+        "helm (HELM_BIN, or the pinned one: `make tools`)",
+    ) {
         return;
     }
     let helm = helm.unwrap();
-    let kubectl = Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if harness::skip_without(kubectl, "kubectl (the oracle) on PATH") {
+    let kustomize = harness::cluster::tool("kustomize");
+    if harness::skip_without(
+        kustomize.is_some(),
+        "the pinned kustomize (the oracle; `make tools`)",
+    ) {
         return;
     }
+    let kustomize = kustomize.unwrap();
     let tmp = tempdir();
     write_chart(tmp.path());
     write(tmp.path(), "extra-values.yaml", "replicas: 2\n");
@@ -163,15 +171,15 @@ helmCharts:
       b: 3
 ",
     );
-    let oracle = Command::new("kubectl")
-        .args(["kustomize", "--enable-helm", "--helm-command"])
+    let oracle = Command::new(&kustomize)
+        .args(["build", "--enable-helm", "--helm-command"])
         .arg(&helm)
         .arg(tmp.path())
         .env("HELM_CACHE_HOME", tmp.path().join(".helm/cache"))
         .env("HELM_CONFIG_HOME", tmp.path().join(".helm/config"))
         .env("HELM_DATA_HOME", tmp.path().join(".helm/data"))
         .output()
-        .expect("run kubectl kustomize");
+        .expect("run kustomize build");
     assert!(
         oracle.status.success(),
         "{}",
@@ -240,7 +248,10 @@ fn missing_helm_is_a_clear_error() {
 #[test]
 fn failing_helm_names_the_chart_and_its_first_error_line() {
     let helm = helm();
-    if harness::skip_without(helm.is_some(), "helm (HELM_BIN or on PATH)") {
+    if harness::skip_without(
+        helm.is_some(),
+        "helm (HELM_BIN, or the pinned one: `make tools`)",
+    ) {
         return;
     }
     let helm = helm.unwrap();

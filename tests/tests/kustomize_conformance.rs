@@ -1,5 +1,6 @@
-//! Conformance of manifest-render's kustomize engine with `kubectl kustomize` (kustomize v5,
-//! the oracle): every directory under `tests/conformance/` is rendered by both, and the
+//! Conformance of manifest-render's kustomize engine with the pinned kustomize CLI (v5.8.2,
+//! built by `make tools`; found by `harness::cluster::tool`), the oracle: every directory under
+//! `tests/conformance/` is rendered by both, and the
 //! outputs must be the same documents in the same order — byte for byte. A case where the
 //! oracle fails must make manifest-render fail with exit code 2 and the one-line message that
 //! [`ERRORS`] names for it, so that a case cannot pass by failing for another reason.
@@ -52,11 +53,24 @@ fn cases() -> Vec<PathBuf> {
     dirs
 }
 
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
+/// The pinned kustomize (`$KUBEBUILDER_ASSETS/kustomize` or the `make tools` cache); `None`
+/// (a skip locally, a failure in CI: `harness::skip_without`) when it is not built.
+fn kustomize() -> Option<PathBuf> {
+    let found = harness::cluster::tool("kustomize");
+    let what = "the pinned kustomize CLI (run `make tools`, or set KUBEBUILDER_ASSETS), the oracle";
+    if harness::skip_without(found.is_some(), what) {
+        return None;
+    }
+    found
+}
+
+/// `kustomize version`, printed with the figures so that they name their oracle.
+fn oracle_version(kustomize: &Path) -> String {
+    let out = Command::new(kustomize)
+        .arg("version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .expect("run kustomize version");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Splits a YAML stream into parsed documents.
@@ -72,12 +86,14 @@ fn documents(text: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn kustomize_conformance() {
-    if harness::skip_without(
-        kubectl_available(),
-        "`kubectl` (with kustomize v5) on PATH, the conformance oracle",
-    ) {
+    let Some(kustomize) = kustomize() else {
         return;
-    }
+    };
+    println!(
+        "oracle: {} {}",
+        kustomize.display(),
+        oracle_version(&kustomize)
+    );
     let cases = cases();
     assert!(
         cases.len() >= 60,
@@ -92,17 +108,17 @@ fn kustomize_conformance() {
             .and_then(|n| n.to_str())
             .unwrap_or("?")
             .to_owned();
-        let oracle = Command::new("kubectl")
-            .arg("kustomize")
+        let oracle = Command::new(&kustomize)
+            .arg("build")
             .arg(dir)
             .output()
-            .expect("run kubectl kustomize");
+            .expect("run kustomize build");
         let ours = Cmd::new("manifest-render").arg(dir).run();
         if !oracle.status.success() {
             oracle_errors += 1;
             if ours.code != 2 {
                 failures.push(format!(
-                    "{name}: kubectl kustomize failed ({}) but manifest-render exited {}",
+                    "{name}: kustomize failed ({}) but manifest-render exited {}",
                     String::from_utf8_lossy(&oracle.stderr).trim(),
                     ours.code
                 ));
@@ -131,9 +147,7 @@ fn kustomize_conformance() {
             continue;
         }
         if ERRORS.iter().any(|(case, _)| *case == name) {
-            failures.push(format!(
-                "{name}: listed in ERRORS but kubectl kustomize renders it"
-            ));
+            failures.push(format!("{name}: listed in ERRORS but kustomize renders it"));
         }
         if ours.code != 0 {
             failures.push(format!(
@@ -146,13 +160,16 @@ fn kustomize_conformance() {
         if documents(&expected) == documents(&ours.stdout) {
             identical_docs += 1;
         } else {
-            failures.push(format!("{name}: different documents\n--- kubectl kustomize\n{expected}\n--- manifest-render\n{}", ours.stdout));
+            failures.push(format!(
+                "{name}: different documents\n--- kustomize\n{expected}\n--- manifest-render\n{}",
+                ours.stdout
+            ));
             continue;
         }
         if expected == ours.stdout {
             byte_identical += 1;
         } else if !NOT_BYTE_IDENTICAL.iter().any(|(n, _)| *n == name) {
-            failures.push(format!("{name}: same documents but not byte-identical\n--- kubectl kustomize\n{expected}\n--- manifest-render\n{}", ours.stdout));
+            failures.push(format!("{name}: same documents but not byte-identical\n--- kustomize\n{expected}\n--- manifest-render\n{}", ours.stdout));
         }
     }
     println!(
@@ -227,15 +244,12 @@ fn load_restrictor_none_reads_files_outside_the_root() {
         .run()
         .success();
     assert!(ours.stdout.contains("name: app-config"), "{}", ours.stdout);
-    if !harness::skip_without(
-        kubectl_available(),
-        "`kubectl` (with kustomize v5) on PATH, the oracle",
-    ) {
-        let oracle = Command::new("kubectl")
-            .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
+    if let Some(kustomize) = kustomize() {
+        let oracle = Command::new(kustomize)
+            .args(["build", "--load-restrictor", "LoadRestrictionsNone"])
             .arg(&case)
             .output()
-            .expect("run kubectl kustomize");
+            .expect("run kustomize build");
         assert!(oracle.status.success());
         assert_eq!(ours.stdout, String::from_utf8_lossy(&oracle.stdout));
     }
@@ -257,15 +271,12 @@ fn substitution_runs_after_the_build() {
         .run()
         .success();
     assert!(run.stdout.contains("region: eu\n"), "{}", run.stdout);
-    if !harness::skip_without(
-        kubectl_available(),
-        "`kubectl` (with kustomize v5) on PATH, the oracle",
-    ) {
-        let oracle = Command::new("kubectl")
-            .arg("kustomize")
+    if let Some(kustomize) = kustomize() {
+        let oracle = Command::new(kustomize)
+            .arg("build")
             .arg(tmp.path())
             .output()
-            .expect("kubectl");
+            .expect("run kustomize build");
         let expected = String::from_utf8_lossy(&oracle.stdout).replace("${REGION}", "eu");
         assert_eq!(run.stdout, expected);
     }

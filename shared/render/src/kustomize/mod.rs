@@ -285,7 +285,9 @@ impl Builder<'_> {
         }
         if !k.helm_charts.is_empty() {
             for obj in helm_charts::inflate(loader, k, self.options.helm_command.as_deref())? {
-                absorb(acc, Res::new(obj), &self.scopes)?;
+                let mut res = Res::new(obj);
+                res.helm_generated = true;
+                absorb(acc, res, &self.scopes)?;
             }
         }
         Ok(())
@@ -344,9 +346,13 @@ impl Builder<'_> {
                 .collect();
             if label.include_selectors {
                 specs.extend_from_slice(transformers::common_labels());
-            } else if label.include_templates {
-                specs.extend_from_slice(transformers::template_labels());
             } else {
+                if label.include_templates {
+                    specs.extend_from_slice(transformers::template_labels());
+                }
+                if label.include_volume_claim_templates {
+                    specs.extend_from_slice(transformers::volume_claim_template_labels());
+                }
                 specs.extend_from_slice(transformers::metadata_labels());
             }
             transformers::metadata::set_maps(acc, &specs, &pairs, "labels")?;
@@ -560,6 +566,7 @@ fn absorb(acc: &mut Vec<Res>, mut res: Res, scopes: &Scopes) -> Result<(), Error
             res.prev = old.prev.clone();
             res.prefixes = old.prefixes.clone();
             res.suffixes = old.suffixes.clone();
+            res.helm_generated |= old.helm_generated;
             res.obj.source = old.obj.source.clone();
             acc[*i] = res;
             Ok(())

@@ -20,6 +20,9 @@ pub struct Res {
     pub needs_hash: bool,
     /// `create`, `merge` or `replace` (generated resources only).
     pub behavior: Option<String>,
+    /// Rendered by a Helm chart: kustomize (5.8) marks these with the build annotation
+    /// `config.kubernetes.io/helm-generated`, and no namespace transformer touches them.
+    pub helm_generated: bool,
 }
 
 impl Res {
@@ -33,6 +36,7 @@ impl Res {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: None,
+            helm_generated: false,
         }
     }
 

@@ -62,12 +62,18 @@ pub fn template_labels() -> &'static [FieldSpec] {
             spec/template/metadata/labels|ReplicaSet|||c
             spec/template/metadata/labels|DaemonSet|||c
             spec/template/metadata/labels|StatefulSet|apps||c
-            spec/volumeClaimTemplates[]/metadata/labels|StatefulSet|apps||c
             spec/template/metadata/labels|Job|batch||c
             spec/jobTemplate/metadata/labels|CronJob|batch||c
             spec/jobTemplate/spec/template/metadata/labels|CronJob|batch||c",
         )
     })
+}
+
+/// `labels` with `includeVolumeClaimTemplates: true` (kustomize 5.8: no longer implied by
+/// `includeTemplates`).
+pub fn volume_claim_template_labels() -> &'static [FieldSpec] {
+    static SPECS: OnceLock<Vec<FieldSpec>> = OnceLock::new();
+    SPECS.get_or_init(|| table("spec/volumeClaimTemplates[]/metadata/labels|StatefulSet|apps||c"))
 }
 
 /// `labels` without selectors or templates.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::super::resource::Res;
 
 pub fn apply(resources: &mut [Res], namespace: &str, scopes: &Scopes) {
-    for res in resources.iter_mut() {
+    for res in resources.iter_mut().filter(|r| !r.helm_generated) {
         res.store_previous_id();
         let kind = res.kind().to_owned();
         let group = res.group().to_owned();
