@@ -30,6 +30,8 @@ const ERRORS: &[(&str, &str)] = &[
     ("patches-json6902-no-target-error", "kustomization.yaml (patches): must specify a target for JSON patch"),
     ("patches-json6902-test-fails-error", "Deployment/web: JSON 6902 patch failed: operation '/0' failed at path '/spec/replicas': value did not match"),
     ("patches-sm-no-match-error", "no resource matches strategic merge patch \"Deployment.v1.apps/missing.[noNs]\""),
+    ("plugin-external-error", "transformers entry ChartInflator (apiVersion someteam.example.com/v1): external plugins disabled; unable to load external plugin 'ChartInflator'"),
+    ("plugin-generator-as-transformer-error", "transformers entry: plugin ConfigMapGenerator.builtin.[noGrp]/x not a transformer"),
     ("remote-resource-error", "resources entry \"https://example.com/x.yaml\": remote resources (URLs, git repositories) are not supported"),
     ("replacements-file", "Deployment/web: unable to find field \"metadata.labels.mode\" in replacement target"),
     ("replacements-missing-target-error", "Deployment/web: unable to find field \"spec.nothere.field\" in replacement target"),
@@ -199,12 +201,6 @@ fn unsupported_fields_fail_naming_the_field() {
     for (field, body) in [
         ("configurations", "configurations: [conf.yaml]\n"),
         ("crds", "crds: [crd.json]\n"),
-        ("transformers", "transformers: [t.yaml]\n"),
-        ("generators", "generators: [g.yaml]\n"),
-        (
-            "images.tagSuffix",
-            "images:\n- name: nginx\n  tagSuffix: -x\n",
-        ),
     ] {
         harness::write(
             tmp.path(),

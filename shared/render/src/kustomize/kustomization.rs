@@ -59,9 +59,9 @@ pub struct Kustomization {
     #[serde(default)]
     pub configurations: Vec<Value>,
     #[serde(default)]
-    pub generators: Vec<Value>,
+    pub generators: Vec<String>,
     #[serde(default)]
-    pub transformers: Vec<Value>,
+    pub transformers: Vec<String>,
     #[serde(default)]
     pub validators: Vec<Value>,
     pub openapi: Option<Value>,
@@ -274,7 +274,7 @@ pub struct HelmChart {
     pub values_merge: Option<String>,
     #[serde(default)]
     pub additional_values_files: Vec<String>,
-    #[serde(default)]
+    #[serde(default, rename = "includeCRDs")]
     pub include_crds: bool,
     #[serde(default)]
     pub skip_tests: bool,
@@ -299,12 +299,6 @@ impl Kustomization {
         if !self.crds.is_empty() {
             return refuse("crds", " (CRD OpenAPI schemas for name references)");
         }
-        if !self.generators.is_empty() {
-            return refuse("generators", " (generator plugins)");
-        }
-        if !self.transformers.is_empty() {
-            return refuse("transformers", " (transformer plugins)");
-        }
         if !self.validators.is_empty() {
             return refuse("validators", "");
         }
@@ -319,11 +313,6 @@ impl Kustomization {
         }
         if !self.image_tags.is_empty() {
             return refuse("imageTags", " (use `images`)");
-        }
-        for image in &self.images {
-            if image.tag_suffix.is_some() {
-                return refuse("images.tagSuffix", "");
-            }
         }
         for g in self
             .config_map_generator

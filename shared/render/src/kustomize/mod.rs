@@ -15,6 +15,7 @@ mod loader;
 mod namereference;
 mod patch_json6902;
 mod patch_sm;
+mod plugins;
 mod replacements;
 mod resource;
 mod selector;
@@ -240,6 +241,13 @@ impl Builder<'_> {
             }
         }
         self.run_generators(k, loader, acc, file)?;
+        if !k.generators.is_empty() {
+            for cfg in self.plugin_configs(&k.generators, loader, "generators")? {
+                for res in plugins::generate(loader, &cfg, self.options.helm_command.as_deref())? {
+                    absorb(acc, res, &self.scopes)?;
+                }
+            }
+        }
         for entry in &k.components {
             match loader.entry(entry, "components")? {
                 Entry::File(_) => {
@@ -260,11 +268,49 @@ impl Builder<'_> {
             }
         }
         self.run_transformers(k, loader, acc, file)?;
+        if !k.transformers.is_empty() {
+            for cfg in self.plugin_configs(&k.transformers, loader, "transformers")? {
+                plugins::transform(acc, loader, &cfg, &self.scopes)?;
+            }
+        }
         if !k.vars.is_empty() {
             warn_deprecated(file, "vars", "replacements");
             vars::bind(&k.vars, file, &mut self.vars)?;
         }
         Ok(())
+    }
+
+    /// The plugin configurations of a `generators`/`transformers` list: inline documents, files,
+    /// and the output of kustomization directories, in order.
+    fn plugin_configs(
+        &mut self,
+        entries: &[String],
+        loader: &Loader,
+        field: &str,
+    ) -> Result<Vec<Object>, Error> {
+        let file = loader.kustomization_name();
+        let mut out = Vec::new();
+        for entry in entries {
+            if plugins::is_inline(entry) {
+                let name: Arc<str> = Arc::from(format!("{file} ({field})"));
+                out.extend(manifest::parse_stream(entry, &name)?);
+                continue;
+            }
+            match loader.entry(entry, field)? {
+                Entry::File(path) => {
+                    let name: Arc<str> = Arc::from(path.display().to_string());
+                    let text = manifest::read_text(&path, &name)?;
+                    out.extend(manifest::parse_stream(&text, &name)?);
+                }
+                Entry::Dir(dir) => {
+                    let (sub, sub_loader) = self.load(&dir)?;
+                    let mut sub_acc = Vec::new();
+                    self.accumulate(&sub, &sub_loader, &mut sub_acc)?;
+                    out.extend(sub_acc.into_iter().map(|r| r.obj));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn run_generators(
@@ -399,7 +445,12 @@ impl Builder<'_> {
                 file,
             )?;
         }
-        transformers::images::apply(acc, &k.images);
+        for image in &k.images {
+            // kustomize's image transformer: containers anywhere, then its default field specs
+            // (which see the same containers again; a `tagSuffix` is appended twice there).
+            transformers::images::apply(acc, std::slice::from_ref(image));
+            transformers::images::apply_at(acc, image, transformers::images_specs());
+        }
         if !k.replacements.is_empty() {
             replacements::apply(acc, loader, &k.replacements, &self.scopes)?;
         }
@@ -566,7 +617,10 @@ fn absorb(acc: &mut Vec<Res>, mut res: Res, scopes: &Scopes) -> Result<(), Error
             res.prev = old.prev.clone();
             res.prefixes = old.prefixes.clone();
             res.suffixes = old.suffixes.clone();
-            res.helm_generated |= old.helm_generated;
+            // kustomize keeps the build annotations of the existing object: the hash suffix
+            // only when both want it, the helm mark only from the old one.
+            res.needs_hash = res.needs_hash && old.needs_hash;
+            res.helm_generated = old.helm_generated;
             res.obj.source = old.obj.source.clone();
             acc[*i] = res;
             Ok(())

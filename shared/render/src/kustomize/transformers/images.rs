@@ -63,6 +63,49 @@ fn visit(value: &mut Value, rule: &Rule<'_>) {
     }
 }
 
+/// The ImageTagTransformer plugin's `fieldSpecs`: images at those paths too (after the
+/// containers everywhere, as kustomize runs its legacy filter first).
+pub fn apply_at(
+    resources: &mut [Res],
+    image: &Image,
+    specs: &[super::super::fieldspec::FieldSpec],
+) {
+    let rule = Rule {
+        image,
+        matcher: Regex::new(&format!(
+            "^{}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$",
+            image.name
+        ))
+        .ok(),
+    };
+    // kustomize's field-spec image filter never touches CRDs.
+    for res in resources
+        .iter_mut()
+        .filter(|r| r.kind() != "CustomResourceDefinition")
+    {
+        let (group, version, kind) = (
+            res.group().to_owned(),
+            res.version().to_owned(),
+            res.kind().to_owned(),
+        );
+        for fs in specs
+            .iter()
+            .filter(|fs| fs.selects_gvk(&group, &version, &kind))
+        {
+            let path = fs.path.clone();
+            let _ =
+                super::super::fieldspec::walk::<()>(&mut res.obj.value, &path, false, &mut |v| {
+                    if let Value::String(s) = v {
+                        if let Some(new) = update(s, &rule) {
+                            *s = new;
+                        }
+                    }
+                    Ok(())
+                });
+        }
+    }
+}
+
 fn update(image: &str, rule: &Rule<'_>) -> Option<String> {
     if !rule.matcher.as_ref()?.is_match(image) {
         return None;
@@ -87,7 +130,14 @@ fn update(image: &str, rule: &Rule<'_>) -> Option<String> {
             tag.clear();
             digest = d.to_owned();
         }
-        (None, None) => {}
+        (None, None) => {
+            // `tagSuffix` extends the tag it finds (and drops a digest), only when neither a
+            // new tag nor a digest is given.
+            if let Some(suffix) = img.tag_suffix.as_deref().filter(|s| !s.is_empty()) {
+                tag.push_str(suffix);
+                digest.clear();
+            }
+        }
     }
     if !tag.is_empty() {
         name.push(':');

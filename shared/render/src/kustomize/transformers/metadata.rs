@@ -32,6 +32,45 @@ pub fn suffix(resources: &mut [Res], suffix: &str) {
     }
 }
 
+/// The PrefixTransformer/SuffixTransformer plugins: `affix` at each field spec selected by the
+/// resource's original kind; at `metadata/name` it renames (with kustomize's bookkeeping),
+/// elsewhere it extends the strings it finds.
+pub fn affix_at(resources: &mut [Res], affix: &str, specs: &[FieldSpec], is_prefix: bool) {
+    for res in resources.iter_mut().filter(|r| !skip_rename(r)) {
+        let org = res.org.clone();
+        for fs in specs {
+            if !fs.selects_gvk(&org.group, &org.version, &org.kind) {
+                continue;
+            }
+            if fs.path.len() == 2 && fs.path[0] == "metadata" && fs.path[1] == "name" {
+                if affix.is_empty() {
+                    continue;
+                }
+                res.store_previous_id();
+                let name = if is_prefix {
+                    res.prefixes.push(affix.to_owned());
+                    format!("{affix}{}", res.name())
+                } else {
+                    res.suffixes.push(affix.to_owned());
+                    format!("{}{affix}", res.name())
+                };
+                res.set_name(&name);
+                continue;
+            }
+            let _ = walk::<()>(&mut res.obj.value, &fs.path, false, &mut |v: &mut Value| {
+                if let Value::String(s) = v {
+                    *s = if is_prefix {
+                        format!("{affix}{s}")
+                    } else {
+                        format!("{s}{affix}")
+                    };
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// Sets `pairs` at every field spec that applies (labels and annotations).
 pub fn set_maps(
     resources: &mut [Res],

@@ -112,3 +112,18 @@ pub fn replicas() -> &'static [FieldSpec] {
         )
     })
 }
+
+/// The image transformer's default field specs (the `images` field).
+pub fn images_specs() -> &'static [FieldSpec] {
+    static SPECS: OnceLock<Vec<FieldSpec>> = OnceLock::new();
+    SPECS.get_or_init(|| {
+        table(
+            "spec/containers[]/image||||
+            spec/initContainers[]/image||||
+            spec/volumes[]/image/reference||||
+            spec/template/spec/containers[]/image||||
+            spec/template/spec/initContainers[]/image||||
+            spec/template/spec/volumes[]/image/reference||||",
+        )
+    })
+}
