@@ -1213,3 +1213,69 @@ fn live_diff_shows_what_sync_once_would_do() {
             .success();
     }
 }
+
+/// On a terminal the diff is coloured, unless NO_COLOR is set (`script` gives it a terminal).
+#[test]
+fn colour_on_a_terminal_and_no_color_honoured() {
+    if harness::skip_without(Path::new("/usr/bin/script").exists(), "script (util-linux)") {
+        return;
+    }
+    let dir = harness::tempdir();
+    let old = write(dir.path(), "old.yaml", CM_A);
+    let new = write(dir.path(), "new.yaml", CM_A2);
+    let line = format!(
+        "{} {} {}",
+        harness::bin(TOOL).display(),
+        old.display(),
+        new.display()
+    );
+    let tty = Cmd::program("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("KUBECTL_EXTERNAL_DIFF")
+        .run();
+    assert!(tty.stdout.contains("\x1b[32m+  k: two"), "{:?}", tty.stdout);
+    let plain = Cmd::program("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECTL_EXTERNAL_DIFF")
+        .run();
+    assert!(plain.stdout.contains("+  k: two"), "{:?}", plain.stdout);
+    assert!(!plain.stdout.contains('\x1b'), "{:?}", plain.stdout);
+}
+
+/// Many objects of one kind in one namespace are read with one LIST: the result must be the
+/// same as kubectl's GET-per-object view.
+#[test]
+fn live_many_objects_of_one_kind_agree_with_kubectl() {
+    let Some(live) = Live::new("gd-many") else {
+        return;
+    };
+    let set = |changed: usize| -> String {
+        (0..12)
+            .map(|i| {
+                let level = if i == changed { "debug" } else { "info" };
+                CM.replace("name: settings", &format!("name: cm{i}"))
+                    .replace("level: info", &format!("level: {level}"))
+            })
+            .collect::<Vec<_>>()
+            .join("---\n")
+    };
+    live.sync(&set(99));
+    assert_eq!(live.agree(&set(99)), BTreeSet::new());
+    let mut desired = set(4);
+    desired.push_str(&format!(
+        "---\n{}",
+        CM.replace("name: settings", "name: extra")
+    ));
+    assert_eq!(
+        live.agree(&desired),
+        BTreeSet::from([
+            stem("v1.ConfigMap", &live, "cm4"),
+            (
+                format!("v1.ConfigMap.{}.extra", live.ns),
+                "created".to_owned()
+            ),
+        ])
+    );
+}

@@ -656,6 +656,7 @@ pub fn diff(config: &Config, io: &mut Io<'_>) -> Result<Report, Error> {
                         .prefix("kubectl-gitops-diff-")
                         .tempdir()
                         .map_err(|e| gitops::Error::io(std::env::temp_dir(), e))?;
+                    gitops::atomic::remember(tmp.path());
                     let root = tmp.path().join("tree");
                     fetched.export(commit, "", &root)?;
                     let mut opts = config.render.clone();
@@ -678,6 +679,7 @@ pub fn diff(config: &Config, io: &mut Io<'_>) -> Result<Report, Error> {
                         message: e.to_string().replace(&shown, ""),
                         hint: render_hint(&e),
                     })?;
+                    gitops::atomic::forget(tmp.path());
                     (objects, format!("{}|{}", fetched.url(), paths.join(",")))
                 }
             };
@@ -731,6 +733,9 @@ fn external(value: &str, report: &Report, io: &mut Io<'_>) -> Result<(), Error> 
             .map_err(|e| Error::Input(gitops::Error::io(std::env::temp_dir(), e)))
     };
     let (from, to) = (dir("LIVE-")?, dir("MERGED-")?);
+    // Ctrl-C exits without destructors; the entry point removes what is remembered.
+    gitops::atomic::remember(from.path());
+    gitops::atomic::remember(to.path());
     let io_err = |p: &Path, e: std::io::Error| Error::Input(gitops::Error::io(p, e));
     output::write_sides(report, from.path(), to.path()).map_err(|e| io_err(from.path(), e))?;
     let result = std::process::Command::new(&program)
@@ -754,6 +759,8 @@ fn external(value: &str, report: &Report, io: &mut Io<'_>) -> Result<(), Error> 
         }
     }
     writeln!(io.stderr, "{}", report.summary()).map_err(out)?;
+    gitops::atomic::forget(from.path());
+    gitops::atomic::forget(to.path());
     Ok(())
 }
 

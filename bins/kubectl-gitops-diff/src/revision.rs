@@ -358,13 +358,14 @@ fn render_side(
     if planned.is_empty() {
         return Ok(Vec::new());
     }
-    let (root, _tmp) = match side {
+    let (root, tmp) = match side {
         Side::WorkTree { root } => (root.clone(), None),
-        Side::Commit { repo, files, label } => {
+        Side::Commit { repo, files, .. } => {
             let tmp = tempfile::Builder::new()
                 .prefix("kubectl-gitops-diff-")
                 .tempdir()
                 .map_err(|e| gitops::Error::io(std::env::temp_dir(), e))?;
+            gitops::atomic::remember(tmp.path());
             let mut wanted = BTreeSet::new();
             for p in planned {
                 wanted.extend(p.files.iter().cloned());
@@ -386,13 +387,16 @@ fn render_side(
                     std::fs::write(&dest, &bytes).map_err(|e| gitops::Error::io(&dest, e))?;
                 }
             }
-            let _ = label;
             (tmp.path().to_path_buf(), Some(tmp))
         }
     };
     let mut opts = options.clone();
     opts.paths = planned.iter().map(|p| root.join(&p.unit.path)).collect();
-    gitops_render::render(&opts).map_err(|e| {
+    let rendered = gitops_render::render(&opts);
+    if let Some(tmp) = &tmp {
+        gitops::atomic::forget(tmp.path());
+    }
+    rendered.map_err(|e| {
         let text = e.to_string();
         let shown = format!("{}/", root.display());
         Error::Revision {
