@@ -8,6 +8,10 @@ BINS := $(notdir $(wildcard bins/*))
 # reads it), else target/.
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 RELEASE := $(TARGET_DIR)/release
+# `make install PROFILE=dev` installs the debug build (the install test does, to spare a release
+# build); cargo's `dev` profile builds into target/debug.
+PROFILE ?= release
+PROFILE_DIR = $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 
 .PHONY: help build tools cluster test lint demo bench install doc
 
@@ -41,20 +45,22 @@ demo: ## Render the example app for dev, qa and prod, then tag, render and promo
 bench: build ## Run every benchmark against its peer (needs kubectl, skopeo, git on PATH)
 	@for b in bench/*/*.sh; do case $$b in */install-*|*/lib/*) continue;; esac; echo "== $$b"; bash $$b; done
 
-install: build ## Install binaries, the kubectl plugin link, man pages and completions under PREFIX
+install: ## Install binaries, the kubectl plugin link, man pages and completions under PREFIX
+	$(CARGO) build --profile $(PROFILE) --workspace --bins
 	install -d $(PREFIX)/bin $(PREFIX)/share/man/man1 $(PREFIX)/share/bash-completion/completions \
 		$(PREFIX)/share/zsh/site-functions $(PREFIX)/share/fish/vendor_completions.d
 	docs=$$(mktemp -d); trap 'rm -rf $$docs' EXIT; \
 	for b in $(BINS); do \
-		install -m 0755 $(RELEASE)/$$b $(PREFIX)/bin/$$b; \
-		GITOPS_GENERATE_DOCS=$$docs $(RELEASE)/$$b; \
+		install -m 0755 $(TARGET_DIR)/$(PROFILE_DIR)/$$b $(PREFIX)/bin/$$b; \
+		GITOPS_GENERATE_DOCS=$$docs $(TARGET_DIR)/$(PROFILE_DIR)/$$b; \
 	done; \
 	install -m 0644 $$docs/man1/*.1 $(PREFIX)/share/man/man1/; \
 	for f in $$docs/completions/*.bash; do install -m 0644 $$f $(PREFIX)/share/bash-completion/completions/$$(basename $$f .bash); done; \
 	install -m 0644 $$docs/completions/_* $(PREFIX)/share/zsh/site-functions/; \
 	install -m 0644 $$docs/completions/*.fish $(PREFIX)/share/fish/vendor_completions.d/
-	@# kubectl finds plugins by name: both `kubectl gitops diff` and `kubectl gitops-diff` work.
-	if [[ -x $(PREFIX)/bin/kubectl-gitops-diff ]]; then ln -sf kubectl-gitops-diff $(PREFIX)/bin/kubectl-gitops_diff; fi
+	@# kubectl finds plugins by name: `kubectl gitops diff` runs kubectl-gitops-diff, and
+	@# `kubectl gitops-diff` looks for kubectl-gitops_diff.
+	ln -sf kubectl-gitops-diff $(PREFIX)/bin/kubectl-gitops_diff
 
 doc: ## API documentation of the workspace crates
 	$(CARGO) doc --workspace --no-deps
