@@ -277,3 +277,168 @@ fn failing_helm_names_the_chart_and_its_first_error_line() {
     assert!(run.stderr.contains("nil pointer"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
+
+#[test]
+fn charts_outside_the_root_are_refused_by_the_load_restrictor() {
+    // A chart home outside the kustomization root, and a chart directory that is a symlink to
+    // outside: both would render templates from anywhere; kustomize refuses both (through the
+    // chart's values.yaml it reads) and so do we, unless --load-restrictor None.
+    let tmp = tempdir();
+    write_chart(&tmp.path().join("outside"));
+    write(
+        tmp.path(),
+        "home-outside/kustomization.yaml",
+        "helmGlobals:\n  chartHome: ../outside/charts\nhelmCharts:\n- name: demo\n  releaseName: rel\n",
+    );
+    write(
+        tmp.path(),
+        "linked/kustomization.yaml",
+        "helmCharts:\n- name: demo\n  releaseName: rel\n",
+    );
+    std::fs::create_dir_all(tmp.path().join("linked/charts")).unwrap();
+    std::os::unix::fs::symlink(
+        tmp.path().join("outside/charts/demo"),
+        tmp.path().join("linked/charts/demo"),
+    )
+    .unwrap();
+    let real = tmp.path().canonicalize().unwrap();
+    for (case, entry) in [
+        ("home-outside", "../outside/charts/demo"),
+        ("linked", "charts/demo"),
+    ] {
+        let dir = tmp.path().join(case);
+        let run = Cmd::new("manifest-render")
+            .arg(&dir)
+            .arg("--helm-command")
+            .arg(tmp.path().join("no-helm-is-needed-to-refuse"))
+            .run()
+            .code(2);
+        assert!(run.stdout.is_empty(), "{case}: {}", run.stdout);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "manifest-render: error: {}: helmCharts entry {entry:?}: security; file '{}' is not in or below '{}' (kustomize's load restrictor)\n\
+                 hint: pass --load-restrictor None to allow it\n",
+                dir.join("kustomization.yaml").display(),
+                real.join("outside/charts/demo").display(),
+                real.join(case).display()
+            ),
+            "{case}"
+        );
+    }
+    let helm = helm();
+    if harness::skip_without(
+        helm.is_some(),
+        "helm (HELM_BIN, or the pinned one: `make tools`)",
+    ) {
+        return;
+    }
+    let helm = helm.unwrap();
+    let kustomize = harness::cluster::tool("kustomize");
+    if harness::skip_without(
+        kustomize.is_some(),
+        "the pinned kustomize (the oracle; `make tools`)",
+    ) {
+        return;
+    }
+    let kustomize = kustomize.unwrap();
+    for case in ["home-outside", "linked"] {
+        let dir = tmp.path().join(case);
+        let oracle = |restrictor: &str| {
+            Command::new(&kustomize)
+                .args(["build", "--enable-helm", "--load-restrictor", restrictor])
+                .arg("--helm-command")
+                .arg(&helm)
+                .arg(&dir)
+                .env("HELM_CACHE_HOME", tmp.path().join(".helm/cache"))
+                .env("HELM_CONFIG_HOME", tmp.path().join(".helm/config"))
+                .env("HELM_DATA_HOME", tmp.path().join(".helm/data"))
+                .output()
+                .expect("run kustomize build")
+        };
+        let refused = oracle("LoadRestrictionsRootOnly");
+        assert!(!refused.status.success(), "{case}: kustomize rendered it");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("security; file"),
+            "{case}: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        let allowed = oracle("LoadRestrictionsNone");
+        assert!(allowed.status.success(), "{case}");
+        let ours = helm_env(Cmd::new("manifest-render"), tmp.path())
+            .arg(&dir)
+            .args(["--load-restrictor", "None", "--helm-command"])
+            .arg(&helm)
+            .run()
+            .success();
+        assert_eq!(
+            ours.stdout,
+            String::from_utf8_lossy(&allowed.stdout),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn helm_chart_inflation_generator_in_generators_matches_kustomize() {
+    let helm = helm();
+    if harness::skip_without(
+        helm.is_some(),
+        "helm (HELM_BIN, or the pinned one: `make tools`)",
+    ) {
+        return;
+    }
+    let helm = helm.unwrap();
+    let kustomize = harness::cluster::tool("kustomize");
+    if harness::skip_without(
+        kustomize.is_some(),
+        "the pinned kustomize (the oracle; `make tools`)",
+    ) {
+        return;
+    }
+    let tmp = tempdir();
+    write_chart(tmp.path());
+    write(
+        tmp.path(),
+        "kustomization.yaml",
+        "namespace: apps
+namePrefix: g-
+generators:
+- |-
+  apiVersion: builtin
+  kind: HelmChartInflationGenerator
+  metadata:
+    name: demo
+  name: demo
+  releaseName: gen
+  valuesInline:
+    replicas: 3
+",
+    );
+    let oracle = Command::new(kustomize.unwrap())
+        .args(["build", "--enable-helm", "--helm-command"])
+        .arg(&helm)
+        .arg(tmp.path())
+        .env("HELM_CACHE_HOME", tmp.path().join(".helm/cache"))
+        .env("HELM_CONFIG_HOME", tmp.path().join(".helm/config"))
+        .env("HELM_DATA_HOME", tmp.path().join(".helm/data"))
+        .output()
+        .expect("run kustomize build");
+    assert!(
+        oracle.status.success(),
+        "{}",
+        String::from_utf8_lossy(&oracle.stderr)
+    );
+    let run = helm_env(Cmd::new("manifest-render"), tmp.path())
+        .arg(tmp.path())
+        .arg("--helm-command")
+        .arg(&helm)
+        .run()
+        .success();
+    assert_eq!(run.stdout, String::from_utf8_lossy(&oracle.stdout));
+    assert!(
+        run.stdout.contains("name: g-gen-web") && run.stdout.contains("replicas: 3"),
+        "{}",
+        run.stdout
+    );
+}

@@ -65,22 +65,29 @@ fn one(
             home_dir.display()
         )));
     };
-    // Values: the chart's values.yaml (or valuesFile) with valuesInline merged over it.
-    let base_values: Value = match &c.values_file {
-        Some(vf) => {
-            let (name, text) = loader.read_text(vf, "helmCharts.valuesFile")?;
-            parse_one(&text, &name)?
-        }
-        None => {
-            let path = chart_dir.join("values.yaml");
-            if path.is_file() {
-                let name: std::sync::Arc<str> = std::sync::Arc::from(path.display().to_string());
-                let text = gitops::manifest::read_text(&path, &name)?;
-                parse_one(&text, &name)?
-            } else {
-                Value::Object(Map::new())
-            }
-        }
+    // The chart directory itself must lie under the root too (after resolving symlinks): a
+    // `chartHome: ../` or a symlinked chart would otherwise render templates from anywhere.
+    // kustomize refuses these through the values file it reads from the chart (below); this
+    // check also covers `valuesMerge: replace`, where it reads none.
+    let chart_rel = chart_dir
+        .strip_prefix(&loader.dir)
+        .unwrap_or(&chart_dir)
+        .to_path_buf();
+    loader.check(&chart_dir, &chart_rel.display().to_string(), "helmCharts")?;
+    // Values: the chart's values.yaml (or valuesFile), read through the load restrictor as
+    // kustomize reads it (so it must exist), with valuesInline merged over it; with
+    // `valuesMerge: replace` and inline values the file is not read at all.
+    let replace = c.values_merge.as_deref() == Some("replace")
+        && c.values_inline.as_ref().is_some_and(|v| !is_empty(v));
+    let base_values: Value = if replace {
+        Value::Object(Map::new())
+    } else {
+        let rel = match &c.values_file {
+            Some(vf) => vf.clone(),
+            None => chart_rel.join("values.yaml").display().to_string(),
+        };
+        let (name, text) = loader.read_text(&rel, "helmCharts.valuesFile")?;
+        parse_one(&text, &name)?
     };
     let values = match (
         &c.values_inline,
@@ -131,6 +138,14 @@ fn one(
         args.push("--no-hooks".into());
     }
     crate::helm::run(helm, &args, &format!("{file}: helmCharts {}", c.name))
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
 }
 
 fn parse_one(text: &str, name: &std::sync::Arc<str>) -> Result<Value, Error> {

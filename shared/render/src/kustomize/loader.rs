@@ -82,7 +82,9 @@ impl Loader {
         }
     }
 
-    fn check(&self, path: &Path, rel: &str, field: &str) -> Result<(), Error> {
+    /// Refuses `path` (a file or directory named by `rel` in `field`) when it lies outside the
+    /// root under the RootOnly restrictor, symlinks resolved.
+    pub fn check(&self, path: &Path, rel: &str, field: &str) -> Result<(), Error> {
         if self.restrictor == LoadRestrictor::None {
             return Ok(());
         }
