@@ -5,6 +5,7 @@
 //!   stdin with file:line positions, identities, kustomize's output order, writing YAML/JSON.
 //! - [`envsubst`]: Flux postBuild `${VAR}` substitution.
 //! - [`image`]: which fields of an object hold image references (pin, provenance, kustomize).
+//! - [`naming`]: file names for one file per object (`group.version.Kind.namespace.name.yaml`).
 //! - [`digest`]: `sha256:` digests of objects and streams that ignore formatting and key order.
 //! - [`atomic`]: files and directories written so that a failure leaves nothing half-written.
 //! - [`error`] and [`exit`]: typed errors with file positions, and the exit codes.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod exit;
 pub mod image;
 pub mod manifest;
+pub mod naming;
 pub mod scrub;
 pub mod yaml;
 

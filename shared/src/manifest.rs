@@ -1022,6 +1022,40 @@ pub fn write_stream(out: &mut impl Write, objects: &[Object], format: Format) ->
     out.flush().map_err(Error::Output)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Typed settings files
+
+/// Parses a settings file (a tool's configuration, a provenance record) into `T`: the same YAML
+/// reader and limits as for manifests, then `T`'s own checks (unknown or missing fields), each
+/// error once with its `file:line:col`. The file must hold one document.
+pub fn from_yaml_str<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T> {
+    let name: Arc<str> = Arc::from(file);
+    let mut found: Option<Document<'_>> = None;
+    for doc in split_documents(text) {
+        if parse_document(&doc, &name)?.is_none() {
+            continue;
+        }
+        if found.is_some() {
+            return Err(Error::Syntax {
+                at: Location::new(file, content_line(&doc), 0),
+                message: "expected one YAML document, found another".to_owned(),
+            });
+        }
+        found = Some(doc);
+    }
+    let doc = found.unwrap_or(Document {
+        text: "{}",
+        first_line: 1,
+    });
+    serde_yaml::from_str(doc.text).map_err(|e| yaml_error(&e, &doc, &name))
+}
+
+/// Writes a settings value as YAML, in the same style as objects ([`to_yaml`]).
+pub fn to_yaml_string<T: serde::Serialize>(value: &T) -> Result<String> {
+    let value = serde_json::to_value(value).map_err(|e| Error::Output(e.into()))?;
+    Ok(to_yaml(&value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,6 +236,37 @@ impl GitHttp {
         Self::start_with(root, Some((user.to_owned(), password.to_owned())))
     }
 
+    /// A Git server that asks for credentials and then refuses them with a plain-text error
+    /// repeating the `Authorization` header it got and the decoded `user:password` (as a badly
+    /// written proxy or server may do; git shows such a body as `remote:` lines).
+    pub fn echoing_auth(root: &Path) -> Self {
+        let server = Server::start(move |req| match req.header("authorization") {
+            None => Response {
+                status: 401,
+                headers: vec![("WWW-Authenticate".into(), "Basic realm=\"git\"".into())],
+                body: b"authentication required\n".to_vec(),
+            },
+            Some(sent) => {
+                use base64::Engine as _;
+                let decoded = sent
+                    .strip_prefix("Basic ")
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                Response {
+                    status: 403,
+                    headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+                    body: format!("access denied: you sent {sent}, that is {decoded}\n")
+                        .into_bytes(),
+                }
+            }
+        });
+        GitHttp {
+            server,
+            root: root.to_path_buf(),
+        }
+    }
+
     fn start_with(root: &Path, auth: Option<(String, String)>) -> Self {
         let root = root.to_path_buf();
         let project_root = root.clone();

@@ -1,5 +1,7 @@
 //! Local HTTP servers that check pull-request API calls against the documented REST shapes of
-//! GitHub, GitLab, Azure DevOps and Gitea, and answer as those providers do.
+//! GitHub, GitLab, Azure DevOps, Gitea, Bitbucket Cloud and Bitbucket Data Center, and answer as
+//! those providers do. They are mocks (no such server can be run in the tests), written from
+//! each provider's REST reference, not recorded from a live server.
 //!
 //! Each mock keeps its pull requests in memory. Every request is checked (method, path, query,
 //! auth header, JSON fields and their types); a request that breaks the provider's contract is
@@ -11,6 +13,13 @@
 //! - Azure DevOps REST 7.1 "Pull Requests" (`{org}/{project}/_apis/git/repositories/{repo}/pullrequests`,
 //!   `api-version=7.1`, Basic auth with an empty user and the PAT), `autoCompleteSetBy`.
 //! - Gitea API v1 (`/repos/{owner}/{repo}/pulls`, `Authorization: token`), `POST …/merge`.
+//! - Bitbucket Cloud REST 2.0 (`/2.0/repositories/{workspace}/{repo_slug}/pullrequests`,
+//!   `Authorization: Bearer` access token, BBQL `q` filters, `source`/`destination` branch
+//!   objects, states OPEN/MERGED/DECLINED/SUPERSEDED, `{"type": "error", "error": {…}}` errors).
+//! - Bitbucket Data Center REST 1.0 (`/rest/api/1.0/projects/{key}/repos/{slug}/pull-requests`,
+//!   `Authorization: Bearer` HTTP access token, `fromRef`/`toRef` with full ref ids, `at` +
+//!   `direction` filters, paged `values`/`isLastPage`, updates carrying the current `version`
+//!   (409 when stale), `POST …/{id}/auto-merge` (Bitbucket 8.15+), `{"errors": […]}` errors).
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +34,8 @@ pub enum Kind {
     Gitlab,
     Azure,
     Gitea,
+    Bitbucket,
+    BitbucketServer,
 }
 
 impl Kind {
@@ -35,6 +46,8 @@ impl Kind {
             Kind::Gitlab => "gitlab",
             Kind::Azure => "azure",
             Kind::Gitea => "gitea",
+            Kind::Bitbucket => "bitbucket",
+            Kind::BitbucketServer => "bitbucket-server",
         }
     }
 
@@ -45,6 +58,7 @@ impl Kind {
             Kind::Gitlab => "GITLAB_TOKEN",
             Kind::Azure => "AZURE_DEVOPS_EXT_PAT",
             Kind::Gitea => "GITEA_TOKEN",
+            Kind::Bitbucket | Kind::BitbucketServer => "BITBUCKET_TOKEN",
         }
     }
 
@@ -54,6 +68,8 @@ impl Kind {
             Kind::Github | Kind::Gitea => "acme/gitops",
             Kind::Gitlab => "platform/deploy/gitops",
             Kind::Azure => "acme/platform/gitops",
+            Kind::Bitbucket => "acme/gitops",
+            Kind::BitbucketServer => "PLAT/gitops",
         }
     }
 }
@@ -69,6 +85,8 @@ pub struct Pr {
     /// open, merged or closed.
     pub state: String,
     pub auto_merge: bool,
+    /// Bitbucket Data Center's optimistic-locking version (bumped by every update).
+    pub version: u64,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +96,8 @@ struct State {
     violations: Vec<String>,
     /// Answer every request with this status and message (echoing the token, as some servers do).
     fail: Option<u16>,
+    /// Answer every request with 403 and a message repeating the request's auth header value.
+    echo_auth: bool,
     /// After this many state polls an open PR becomes `finish`.
     polls_left: Option<u32>,
     finish: String,
@@ -106,11 +126,23 @@ impl Mock {
                     &json!({"message": format!("server error for token {tok}")}),
                 );
             }
+            if st.echo_auth {
+                let sent = req
+                    .header("authorization")
+                    .or_else(|| req.header("private-token"))
+                    .unwrap_or_default();
+                return Response::json(
+                    403,
+                    &json!({"message": format!("credentials {sent} may not do this")}),
+                );
+            }
             let result = match kind {
                 Kind::Github => github(&mut st, &req, &tok),
                 Kind::Gitlab => gitlab(&mut st, &req, &tok),
                 Kind::Azure => azure(&mut st, &req, &tok),
                 Kind::Gitea => gitea(&mut st, &req, &tok),
+                Kind::Bitbucket => bitbucket(&mut st, &req, &tok),
+                Kind::BitbucketServer => bitbucket_server(&mut st, &req, &tok),
             };
             match result {
                 Ok(resp) => resp,
@@ -119,7 +151,15 @@ impl Mock {
                         st.violations
                             .push(format!("{} {}: {msg}", req.method, req.path));
                     }
-                    Response::json(status, &json!({"message": msg}))
+                    // Each host's documented error body.
+                    let body = match kind {
+                        Kind::Bitbucket => json!({"type": "error", "error": {"message": msg}}),
+                        Kind::BitbucketServer => {
+                            json!({"errors": [{"context": null, "message": msg, "exceptionName": null}]})
+                        }
+                        _ => json!({"message": msg}),
+                    };
+                    Response::json(status, &body)
                 }
             }
         });
@@ -138,6 +178,8 @@ impl Mock {
             Kind::Gitlab => format!("{}/api/v4", self.server.base()),
             Kind::Azure => format!("{}/acme", self.server.base()),
             Kind::Gitea => format!("{}/api/v1", self.server.base()),
+            Kind::Bitbucket => format!("{}/2.0", self.server.base()),
+            Kind::BitbucketServer => format!("{}/rest/api/1.0", self.server.base()),
         }
     }
 
@@ -158,6 +200,12 @@ impl Mock {
     /// From now on, answer everything with `status` (and a message echoing the token).
     pub fn fail_with(&self, status: u16) {
         self.state.lock().expect("mock state").fail = Some(status);
+    }
+
+    /// From now on, answer everything with 403 and a message repeating the auth header's value
+    /// (as a misconfigured proxy or server may do).
+    pub fn echo_auth(&self) {
+        self.state.lock().expect("mock state").echo_auth = true;
     }
 
     /// Open pull requests become merged (or closed) after `polls` state queries.
@@ -259,6 +307,7 @@ fn create(
         body: body.to_owned(),
         state: "open".into(),
         auto_merge: false,
+        version: 0,
     };
     st.prs.push(pr.clone());
     Ok(pr)
@@ -837,5 +886,356 @@ fn gitea(st: &mut State, req: &Request, token: &str) -> Answer {
             }
         }
         _ => Err(Violation(404, "Not Found".into())),
+    }
+}
+
+// --- Bitbucket Cloud --------------------------------------------------------------------------
+
+/// Bitbucket Cloud's error body.
+fn bb_error(status: u16, message: impl Into<String>) -> Violation {
+    Violation(status, message.into())
+}
+
+/// Parses the BBQL filter we accept: `field = "value"` terms joined by ` AND `.
+fn bbql(q: &str) -> Result<Vec<(String, String)>, Violation> {
+    let mut terms = Vec::new();
+    for term in q.split(" AND ") {
+        let (field, value) = term
+            .split_once('=')
+            .ok_or_else(|| bad(format!("BBQL term {term:?} is not field = \"value\"")))?;
+        let field = field.trim();
+        let value = value.trim();
+        if !["source.branch.name", "destination.branch.name", "state"].contains(&field) {
+            return Err(bad(format!(
+                "BBQL field {field:?} is not a pull request field"
+            )));
+        }
+        let inner = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(|| {
+                bad(format!(
+                    "BBQL value {value:?} must be a double-quoted string"
+                ))
+            })?;
+        terms.push((field.to_owned(), inner.replace("\\\"", "\"")));
+    }
+    Ok(terms)
+}
+
+fn bitbucket(st: &mut State, req: &Request, token: &str) -> Answer {
+    if req.header("authorization") != Some(format!("Bearer {token}").as_str()) {
+        return Err(bb_error(
+            401,
+            "Token is invalid, expired, or not supported for this endpoint.",
+        ));
+    }
+    let rest = req
+        .path
+        .strip_prefix("/2.0/repositories/acme/gitops/pullrequests")
+        .ok_or_else(|| bb_error(404, "Repository not found"))?;
+    let pr_json = |p: &Pr| {
+        let state = match p.state.as_str() {
+            "open" => "OPEN",
+            "merged" => "MERGED",
+            _ => "DECLINED",
+        };
+        json!({
+            "type": "pullrequest", "id": p.number, "title": p.title, "description": p.body,
+            "state": state,
+            "source": {"branch": {"name": p.head}, "repository": {"full_name": "acme/gitops"}},
+            "destination": {"branch": {"name": p.base}, "repository": {"full_name": "acme/gitops"}},
+            "close_source_branch": true,
+            "links": {
+                "html": {"href": format!("https://bitbucket.org/acme/gitops/pull-requests/{}", p.number)},
+                "self": {"href": format!("https://api.bitbucket.org/2.0/repositories/acme/gitops/pullrequests/{}", p.number)},
+            },
+        })
+    };
+    let branch_of = |v: &Value, side: &str| -> Result<String, Violation> {
+        v.pointer(&format!("/{side}/branch/name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| bad(format!("{side}.branch.name must be a string")))
+    };
+    match (req.method.as_str(), rest) {
+        ("GET", "") => {
+            let p = req.params();
+            let state = p.get("state").map_or("OPEN", String::as_str);
+            if !["OPEN", "MERGED", "DECLINED", "SUPERSEDED"].contains(&state) {
+                return Err(bad(format!(
+                    "state {state:?} is not OPEN, MERGED, DECLINED or SUPERSEDED"
+                )));
+            }
+            let terms = match p.get("q") {
+                Some(q) => bbql(q)?,
+                None => Vec::new(),
+            };
+            let list: Vec<Value> = st
+                .prs
+                .iter()
+                .map(pr_json)
+                .filter(|v| v["state"] == state)
+                .filter(|v| {
+                    terms.iter().all(|(field, value)| {
+                        let pointer = format!("/{}", field.replace('.', "/"));
+                        v.pointer(&pointer).and_then(Value::as_str) == Some(value.as_str())
+                    })
+                })
+                .collect();
+            Ok(Response::json(
+                200,
+                &json!({"pagelen": 10, "size": list.len(), "page": 1, "values": list}),
+            ))
+        }
+        ("POST", "") => {
+            let v = body(req)?;
+            only(
+                &v,
+                &[
+                    "title",
+                    "description",
+                    "source",
+                    "destination",
+                    "close_source_branch",
+                    "reviewers",
+                    "draft",
+                ],
+            )?;
+            let title = field(&v, "title")?;
+            let head = branch_of(&v, "source")?;
+            let base = branch_of(&v, "destination")?;
+            let text = optional_string(&v, "description")?.unwrap_or_default();
+            if let Some(c) = v.get("close_source_branch") {
+                if !c.is_boolean() {
+                    return Err(bad("close_source_branch must be a boolean"));
+                }
+            }
+            // Bitbucket Cloud answers a second pull request for an open source branch by
+            // updating the open one.
+            if let Some(i) = st
+                .prs
+                .iter()
+                .position(|p| p.head == head && p.base == base && p.state == "open")
+            {
+                st.prs[i].title = title.to_owned();
+                st.prs[i].body = text;
+                return Ok(Response::json(200, &pr_json(&st.prs[i])));
+            }
+            let pr = create(st, &head, &base, title, &text)?;
+            Ok(Response::json(201, &pr_json(&pr)))
+        }
+        (method, n) if n.starts_with('/') => {
+            let (id, action) = n[1..].split_once('/').unwrap_or((&n[1..], ""));
+            let i = find(st, id)?;
+            match (method, action) {
+                ("GET", "") => {
+                    let number = st.prs[i].number;
+                    poll(st, number);
+                    Ok(Response::json(200, &pr_json(&st.prs[i])))
+                }
+                ("PUT", "") => {
+                    let v = body(req)?;
+                    only(
+                        &v,
+                        &[
+                            "title",
+                            "description",
+                            "destination",
+                            "reviewers",
+                            "close_source_branch",
+                        ],
+                    )?;
+                    if let Some(t) = optional_string(&v, "title")? {
+                        st.prs[i].title = t;
+                    }
+                    if let Some(b) = optional_string(&v, "description")? {
+                        st.prs[i].body = b;
+                    }
+                    Ok(Response::json(200, &pr_json(&st.prs[i])))
+                }
+                _ => Err(bb_error(404, "Resource not found")),
+            }
+        }
+        _ => Err(bb_error(404, "Resource not found")),
+    }
+}
+
+// --- Bitbucket Data Center --------------------------------------------------------------------
+
+fn bitbucket_server(st: &mut State, req: &Request, token: &str) -> Answer {
+    if req.header("authorization") != Some(format!("Bearer {token}").as_str()) {
+        return Err(Violation(
+            401,
+            "Authentication failed. Please check your credentials and try again.".into(),
+        ));
+    }
+    let rest = req
+        .path
+        .strip_prefix("/rest/api/1.0/projects/PLAT/repos/gitops/pull-requests")
+        .or_else(|| {
+            req.path
+                .strip_prefix("/rest/api/latest/projects/PLAT/repos/gitops/pull-requests")
+        })
+        .ok_or_else(|| Violation(404, "Repository PLAT/gitops does not exist.".into()))?;
+    let pr_json = |p: &Pr| {
+        let state = match p.state.as_str() {
+            "open" => "OPEN",
+            "merged" => "MERGED",
+            _ => "DECLINED",
+        };
+        let reference = |branch: &str| {
+            json!({
+                "id": format!("refs/heads/{branch}"), "displayId": branch,
+                "repository": {"slug": "gitops", "project": {"key": "PLAT"}},
+            })
+        };
+        json!({
+            "id": p.number, "version": p.version, "title": p.title, "description": p.body,
+            "state": state, "open": p.state == "open", "closed": p.state != "open",
+            "fromRef": reference(&p.head), "toRef": reference(&p.base),
+            "links": {"self": [{"href": format!("https://bitbucket.example.com/projects/PLAT/repos/gitops/pull-requests/{}", p.number)}]},
+        })
+    };
+    let reference = |v: &Value, side: &str| -> Result<String, Violation> {
+        let id = v
+            .pointer(&format!("/{side}/id"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("{side}.id must be a string")))?;
+        let branch = id.strip_prefix("refs/heads/").ok_or_else(|| {
+            bad(format!(
+                "{side}.id {id:?} must be a full ref id (refs/heads/…)"
+            ))
+        })?;
+        if v.pointer(&format!("/{side}/repository/slug"))
+            .and_then(Value::as_str)
+            != Some("gitops")
+            || v.pointer(&format!("/{side}/repository/project/key"))
+                .and_then(Value::as_str)
+                != Some("PLAT")
+        {
+            return Err(bad(format!(
+                "{side}.repository must be {{slug: gitops, project: {{key: PLAT}}}}"
+            )));
+        }
+        Ok(branch.to_owned())
+    };
+    match (req.method.as_str(), rest) {
+        ("GET", "") => {
+            let p = req.params();
+            let state = p.get("state").map_or("OPEN", String::as_str);
+            if !["OPEN", "MERGED", "DECLINED", "ALL"].contains(&state) {
+                return Err(bad(format!(
+                    "state {state:?} is not OPEN, MERGED, DECLINED or ALL"
+                )));
+            }
+            let direction = p.get("direction").map_or("INCOMING", String::as_str);
+            if !["INCOMING", "OUTGOING"].contains(&direction) {
+                return Err(bad(format!(
+                    "direction {direction:?} is not INCOMING or OUTGOING"
+                )));
+            }
+            let side = if direction == "OUTGOING" {
+                "fromRef"
+            } else {
+                "toRef"
+            };
+            let limit: usize = p.get("limit").and_then(|l| l.parse().ok()).unwrap_or(25);
+            let start: usize = p.get("start").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let all: Vec<Value> = st
+                .prs
+                .iter()
+                .map(pr_json)
+                .filter(|v| state == "ALL" || v["state"] == state)
+                .filter(|v| p.get("at").is_none_or(|at| v[side]["id"] == at.as_str()))
+                .collect();
+            let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+            let last = start + page.len() >= all.len();
+            let mut answer = json!({"size": page.len(), "limit": limit, "start": start, "isLastPage": last, "values": page});
+            if !last {
+                answer["nextPageStart"] = json!(start + limit);
+            }
+            Ok(Response::json(200, &answer))
+        }
+        ("POST", "") => {
+            let v = body(req)?;
+            only(
+                &v,
+                &[
+                    "title",
+                    "description",
+                    "fromRef",
+                    "toRef",
+                    "reviewers",
+                    "draft",
+                    "state",
+                ],
+            )?;
+            let title = field(&v, "title")?;
+            let head = reference(&v, "fromRef")?;
+            let base = reference(&v, "toRef")?;
+            let text = optional_string(&v, "description")?.unwrap_or_default();
+            match create(st, &head, &base, title, &text) {
+                Ok(pr) => Ok(Response::json(201, &pr_json(&pr))),
+                Err(Violation(409, _)) => Err(Violation(
+                    409,
+                    "Only one pull request may be open for a given source and target branch".into(),
+                )),
+                Err(e) => Err(e),
+            }
+        }
+        (method, n) if n.starts_with('/') => {
+            let (id, action) = n[1..].split_once('/').unwrap_or((&n[1..], ""));
+            let i = find(st, id)?;
+            match (method, action) {
+                ("GET", "") => {
+                    let number = st.prs[i].number;
+                    poll(st, number);
+                    Ok(Response::json(200, &pr_json(&st.prs[i])))
+                }
+                ("PUT", "") => {
+                    let v = body(req)?;
+                    only(
+                        &v,
+                        &["version", "title", "description", "reviewers", "toRef"],
+                    )?;
+                    let version = v
+                        .get("version")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| bad("an update must carry the pull request's version"))?;
+                    if version != st.prs[i].version {
+                        return Err(Violation(
+                            409,
+                            format!("You are attempting to modify a pull request based on out-of-date information (version {version}, current {}).", st.prs[i].version),
+                        ));
+                    }
+                    if let Some(t) = optional_string(&v, "title")? {
+                        st.prs[i].title = t;
+                    }
+                    if let Some(b) = optional_string(&v, "description")? {
+                        st.prs[i].body = b;
+                    }
+                    st.prs[i].version += 1;
+                    Ok(Response::json(200, &pr_json(&st.prs[i])))
+                }
+                ("POST", "auto-merge") => {
+                    if !req.body.is_empty() {
+                        return Err(bad("auto-merge takes no body"));
+                    }
+                    if st.prs[i].state != "open" {
+                        return Err(Violation(409, "The pull request is not open.".into()));
+                    }
+                    st.prs[i].auto_merge = true;
+                    Ok(Response {
+                        status: 204,
+                        headers: vec![],
+                        body: Vec::new(),
+                    })
+                }
+                _ => Err(Violation(404, "Not found".into())),
+            }
+        }
+        _ => Err(Violation(404, "Not found".into())),
     }
 }

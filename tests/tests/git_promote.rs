@@ -18,6 +18,9 @@ const SCRUB: &[&str] = &[
     "SYSTEM_ACCESSTOKEN",
     "GITEA_TOKEN",
     "FORGEJO_TOKEN",
+    "BITBUCKET_TOKEN",
+    "CI_JOB_TOKEN",
+    "CI_REPOSITORY_URL",
     "GITHUB_SHA",
     "GITHUB_REPOSITORY",
     "GITHUB_SERVER_URL",
@@ -947,6 +950,11 @@ fn pr_cmd(w: &World, mock: &Mock, args: &[&str]) -> Cmd {
 }
 
 fn provider_contract(kind: Kind, url_part: &str) {
+    provider_contract_with(kind, url_part, true);
+}
+
+/// The contract of one host; `auto_merge`: the host has an API for it (Bitbucket Cloud has none).
+fn provider_contract_with(kind: Kind, url_part: &str, auto_merge: bool) {
     let w = World::new();
     let token = format!("tok-{}-0123456789", kind.flag());
     let mock = Mock::start(kind, &token);
@@ -960,7 +968,11 @@ fn provider_contract(kind: Kind, url_part: &str) {
         "--source-commit",
         "0123456789abcdef",
     ];
-    let first = pr_cmd(&w, &mock, &args).arg("--auto-merge").run().success();
+    let first = if auto_merge {
+        pr_cmd(&w, &mock, &args).arg("--auto-merge").run().success()
+    } else {
+        pr_cmd(&w, &mock, &args).run().success()
+    };
     assert!(
         first.stdout.trim().contains(url_part),
         "{kind:?}: {}",
@@ -993,7 +1005,7 @@ fn provider_contract(kind: Kind, url_part: &str) {
         "{}",
         pr.body
     );
-    assert!(pr.auto_merge, "{kind:?}: auto-merge not requested");
+    assert_eq!(pr.auto_merge, auto_merge, "{kind:?}: auto-merge");
     // The branch is on the remote, main is untouched.
     assert_eq!(w.branches(), ["main", &pr.head]);
     assert_eq!(w.files("main", "clusters/prod/web"), Vec::<String>::new());
@@ -1096,6 +1108,40 @@ fn azure_devops_pull_requests() {
 #[test]
 fn gitea_pull_requests() {
     provider_contract(Kind::Gitea, "https://gitea.example.com/acme/gitops/pulls/1");
+}
+
+#[test]
+fn bitbucket_cloud_pull_requests() {
+    provider_contract_with(
+        Kind::Bitbucket,
+        "https://bitbucket.org/acme/gitops/pull-requests/1",
+        false,
+    );
+}
+
+#[test]
+fn bitbucket_cloud_refuses_auto_merge_before_pushing() {
+    let w = World::new();
+    let mock = Mock::start(Kind::Bitbucket, "bb-token-0123456789");
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    pr_cmd(
+        &w,
+        &mock,
+        &["prod", "--app", "web", "--manifests", &m, "--auto-merge"],
+    )
+    .run()
+    .code(2)
+    .stderr_contains("Bitbucket Cloud has no API to merge a pull request once its checks pass");
+    assert_eq!(w.branches(), ["main"]);
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+}
+
+#[test]
+fn bitbucket_data_center_pull_requests() {
+    provider_contract(
+        Kind::BitbucketServer,
+        "https://bitbucket.example.com/projects/PLAT/repos/gitops/pull-requests/1",
+    );
 }
 
 #[test]
@@ -1600,4 +1646,578 @@ fn provenance_comes_from_ci_variables_or_the_app_repository() {
             .contains("Source-Repository: https://github.com/acme/web\nSource-Commit: 99aa99aa"),
         "{trailers}"
     );
+}
+
+// --- Hardening (issue 14) ---------------------------------------------------------------------
+
+#[test]
+fn templates_never_read_through_links_that_leave_the_directory() {
+    use std::os::unix::fs::symlink;
+    let w = World::new();
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    let secret = write(
+        w.root(),
+        "ci-secret.env",
+        "DEPLOY_TOKEN=tok-leak-0123456789\n",
+    );
+    let tpl = w.path("tpl");
+    write(
+        &tpl,
+        "base/kustomization.yaml",
+        "resources: [deploy.yaml]\n",
+    );
+    write(&tpl, "base/deploy.yaml", "kind: Deployment\n");
+    let promote = |dir: &Path| {
+        w.promote()
+            .args(["dev", "--app", "web", "--manifests", &m, "--direct"])
+            .arg("--templates")
+            .arg(dir)
+            .args(["--repo", &w.url()])
+            .run()
+    };
+    let tip = w.tip();
+    for (name, target) in [
+        ("environ", "/proc/self/environ".to_owned()),
+        ("abs", secret.display().to_string()),
+        ("up", "../ci-secret.env".to_owned()),
+    ] {
+        let link = tpl.join(name);
+        symlink(&target, &link).unwrap();
+        let run = promote(&tpl).code(2);
+        assert!(
+            run.stderr
+                .contains(&format!("{name} is a symbolic link to {target}, which "))
+                && run.stderr.contains("refusing to commit it"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("tok-leak"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(w.tip(), tip, "{name}: something was pushed");
+        std::fs::remove_file(&link).unwrap();
+    }
+    // A link that stays inside is committed as a Git symbolic link, never as the target's content.
+    symlink("base/deploy.yaml", tpl.join("deploy.yaml")).unwrap();
+    promote(&tpl).success().stdout_contains("pushed");
+    let entry = w.remote(&["ls-tree", "main", "templates/dev/web/deploy.yaml"]);
+    assert!(entry.starts_with("120000 blob "), "{entry}");
+    assert_eq!(
+        w.show("main:templates/dev/web/deploy.yaml"),
+        "base/deploy.yaml"
+    );
+    // `git grep` exits 1: the secret is nowhere in the repository.
+    w.git(&["--git-dir", "remote.git", "grep", "-c", "tok-leak", "main"])
+        .code(1);
+}
+
+#[test]
+fn a_missing_remote_or_a_clone_without_origin_is_an_error() {
+    let w = World::new();
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    w.git(&["clone", "-q", "remote.git", "mine"]).success();
+    let clone_main = |w: &World| w.git_in("mine", &["rev-parse", "main"]).success().stdout;
+    let before = clone_main(&w);
+    let tip = w.tip();
+    let promote = |repo: &str, extra: &[&str]| {
+        w.promote()
+            .args([
+                "dev",
+                "--app",
+                "web",
+                "--manifests",
+                &m,
+                "--direct",
+                "--repo",
+                repo,
+            ])
+            .args(extra)
+            .run()
+    };
+    // A typo in --remote.
+    let run = promote("mine", &["--remote", "orign"]).code(2);
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        "git-promote: error: mine: the repository has no remote \"orign\" (its remotes: origin)",
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: name the remote to push to with --remote"),
+        "{}",
+        run.stderr
+    );
+    // A clone without origin.
+    w.git_in("mine", &["remote", "rename", "origin", "upstream"])
+        .success();
+    let run = promote("mine", &[]).code(2);
+    assert!(
+        run.stderr
+            .contains("mine: the repository has no remote \"origin\" (its remotes: upstream)"),
+        "{}",
+        run.stderr
+    );
+    // A remote that is the clone itself.
+    w.git_in("mine", &["remote", "add", "origin", "."])
+        .success();
+    let run = promote("mine", &[]).code(2);
+    assert!(
+        run.stderr
+            .contains("remote \"origin\" (.) is the repository itself"),
+        "{}",
+        run.stderr
+    );
+    // Nothing moved anywhere, nothing claimed.
+    assert_eq!(clone_main(&w), before, "the clone's own main moved");
+    assert_eq!(w.tip(), tip);
+    // The named remote works, and a bare repository given by path is the remote itself.
+    promote("mine", &["--remote", "upstream"])
+        .success()
+        .stdout_contains("dev/web: pushed ");
+    assert_eq!(clone_main(&w), before, "the clone's own main moved");
+    assert_ne!(w.tip(), tip);
+    let m2 = w.manifests("app2.yaml", &app_yaml(IMG2, false));
+    w.promote()
+        .args([
+            "dev",
+            "--app",
+            "web",
+            "--manifests",
+            &m2,
+            "--direct",
+            "--repo",
+            "remote.git",
+        ])
+        .run()
+        .success()
+        .stdout_contains("dev/web: pushed ");
+    assert!(w
+        .show("main:clusters/dev/web/apps.v1.Deployment.shop.web.yaml")
+        .contains(IMG2));
+    // --remote for a bare repository without that remote is an error too.
+    promote("remote.git", &["--remote", "origin"])
+        .code(2)
+        .stderr_contains("has no remote \"origin\" (it has no remotes)");
+}
+
+/// A `git` that, on `ls-remote`, is interrupted: `$INTERRUPT=self` interrupts only itself (git
+/// dies of SIGINT: someone stopped it), `group` its whole process group, as Ctrl-C in a
+/// terminal or a cancelled CI job does (git-promote and its git child get SIGINT together).
+fn interrupting_git(w: &World) -> PathBuf {
+    let bin = w.path("intbin");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = ls-remote ]; then\n  if [ \"$INTERRUPT\" = group ]; then kill -INT 0; else kill -INT $$; fi; sleep 5\nfi; done\nexec {} \"$@\"\n",
+        real.trim()
+    );
+    write(&bin, "git", script);
+    std::fs::set_permissions(
+        bin.join("git"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    bin
+}
+
+#[test]
+fn an_interrupt_just_after_start_exits_130() {
+    use std::os::unix::process::CommandExt;
+    let w = World::new();
+    let bin = interrupting_git(&w);
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    let tip = w.tip();
+    for mode in ["self", "group", "group", "group"] {
+        let mut cmd = std::process::Command::new(harness::bin("git-promote"));
+        cmd.args([
+            "dev",
+            "--app",
+            "web",
+            "--manifests",
+            &m,
+            "--direct",
+            "--repo",
+            &w.url(),
+        ])
+        .env("PATH", path_with(&bin))
+        .env("INTERRUPT", mode)
+        .env("HOME", w.home())
+        .current_dir(w.root())
+        // Its own process group: the interrupt must not reach the test runner.
+        .process_group(0)
+        .stdin(std::process::Stdio::null());
+        for v in SCRUB {
+            cmd.env_remove(v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{mode}: {stderr}");
+        assert!(!stderr.contains("failed"), "{mode}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{mode}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(w.tip(), tip);
+}
+
+#[test]
+fn without_a_host_api_the_promotion_branch_is_pushed_with_the_servers_hint() {
+    let w = World::new();
+    // As GitLab, Bitbucket and Gerrit do: the server prints where to open the pull request.
+    write(
+        &w.path("remote.git"),
+        "hooks/post-receive",
+        "#!/bin/sh\nwhile read old new ref; do echo \"To create a pull request for ${ref#refs/heads/}, visit:\"; echo \"  https://git.example.com/gitops/compare/${ref#refs/heads/}\"; done\n",
+    );
+    std::fs::set_permissions(
+        w.path("remote.git/hooks/post-receive"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    let tip = w.tip();
+    let args = [
+        "prod",
+        "--app",
+        "web",
+        "--manifests",
+        m.as_str(),
+        "--provider",
+        "none",
+        "--source-commit",
+        "0123456789abcdef",
+    ];
+    let run = w
+        .promote()
+        .args(args)
+        .args(["--repo", &w.url()])
+        .run()
+        .success();
+    let branch = w
+        .branches()
+        .into_iter()
+        .find(|b| b.starts_with("promote/prod/web-"))
+        .expect("the promotion branch was pushed");
+    let commit = w.remote(&["rev-parse", &branch]).trim()[..12].to_owned();
+    assert_eq!(
+        run.stdout,
+        format!("prod/web: pushed {commit} to {branch}\n")
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "git-promote: prod/web: 2 created, 0 changed, 0 deleted; pushed {branch}: open a pull request from {branch} into main"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "git-promote: remote:   https://git.example.com/gitops/compare/{branch}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.tip(), tip, "main moved");
+    assert_eq!(w.files(&branch, "clusters/prod/web").len(), 3);
+    // Again: nothing new is pushed, and it says so.
+    let again = w
+        .promote()
+        .args(args)
+        .args(["--repo", &w.url()])
+        .run()
+        .success();
+    assert_eq!(
+        again.stdout,
+        format!("prod/web: {branch} already holds this change ({commit})\n")
+    );
+    // Waiting or auto-merging needs an API: refused before anything is pushed.
+    let before = w.branches();
+    let m2 = w.manifests("app2.yaml", &app_yaml(IMG2, false));
+    w.promote()
+        .args([
+            "prod",
+            "--app",
+            "web",
+            "--manifests",
+            &m2,
+            "--provider",
+            "none",
+            "--wait",
+        ])
+        .args(["--repo", &w.url()])
+        .run()
+        .code(2)
+        .stderr_contains("--wait needs a Git host's API");
+    assert_eq!(w.branches(), before);
+    // An unknown host says how to get this mode.
+    w.promote()
+        .args([
+            "prod",
+            "--app",
+            "web",
+            "--manifests",
+            &m2,
+            "--repo",
+            &w.url(),
+        ])
+        .run()
+        .code(2)
+        .stderr_contains("(none: push the promotion branch only)");
+}
+
+#[test]
+fn credentials_a_git_server_echoes_are_never_printed() {
+    let w = World::new();
+    let echo = GitHttp::echoing_auth(w.root());
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    let url = format!("http://ci:s3cret-pass@127.0.0.1:{}/remote.git", echo.port());
+    let run = w
+        .promote()
+        .args([
+            "dev",
+            "--app",
+            "web",
+            "--manifests",
+            &m,
+            "--direct",
+            "--repo",
+            &url,
+        ])
+        .run()
+        .code(2);
+    // git shows the server's text; the credential in it (plain, or base64 in the header) is masked.
+    assert!(
+        run.stderr.contains("access denied: you sent"),
+        "{}",
+        run.stderr
+    );
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("ci:s3cret-pass");
+    for leak in ["s3cret-pass", basic.as_str()] {
+        assert!(!run.stderr.contains(leak), "{leak} leaked: {}", run.stderr);
+    }
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn credentials_a_host_api_echoes_are_never_printed() {
+    use base64::Engine as _;
+    for kind in [Kind::Azure, Kind::Github, Kind::BitbucketServer] {
+        let w = World::new();
+        let token = format!("pat-{}-0123456789", kind.flag());
+        let mock = Mock::start(kind, &token);
+        mock.echo_auth();
+        let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+        let run = pr_cmd(&w, &mock, &["prod", "--app", "web", "--manifests", &m])
+            .run()
+            .code(2);
+        assert!(run.stderr.contains("may not do this"), "{}", run.stderr);
+        // Azure sends a PAT as Basic base64(":PAT"); the others as Bearer.
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(":{token}"));
+        for leak in [token.as_str(), basic.as_str()] {
+            assert!(
+                !run.stderr.contains(leak),
+                "{kind:?}: {leak} leaked: {}",
+                run.stderr
+            );
+        }
+        assert_eq!(w.branches(), ["main"]);
+    }
+}
+
+#[test]
+fn small_mistakes_are_one_clear_line_before_anything_is_pushed() {
+    let w = World::new();
+    let tip = w.tip();
+    let good = w.manifests("good.yaml", &app_yaml(IMG1, false));
+    let case = w.manifests(
+        "case.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Web, namespace: shop}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: shop}\n",
+    );
+    let colon = w.manifests(
+        "colon.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"a:b\"}\n",
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--manifests", &case],
+            "file name v1.ConfigMap.shop.web.yaml differs only in letter case from the file name of ConfigMap/shop/Web",
+        ),
+        (vec!["--manifests", &colon], "cannot be written as a file"),
+        (
+            vec!["--manifests", &good, "--branch-template", "promote/{app} now"],
+            "--branch-template \"promote/{app} now\" does not make a valid branch name",
+        ),
+        (
+            vec!["--manifests", &good, "--branch-template", "x/{app}.lock"],
+            "ends with \".lock\"",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = w
+            .promote()
+            .args(["dev", "--app", "web", "--direct", "--repo", &w.url()])
+            .args(&args)
+            .run()
+            .code(2);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    w.promote()
+        .args(["dev", "--app=-web", "--manifests", &good, "--repo", &w.url()])
+        .run()
+        .code(2)
+        .stderr_contains("app name \"-web\" must be 1 to 63 characters: lowercase letters, digits, '-', '_' and '.', not starting with '-' or '.'");
+    assert_eq!(w.tip(), tip);
+    assert_eq!(w.branches(), ["main"]);
+}
+
+#[test]
+fn config_paths_and_branches_are_checked_and_positions_printed_once() {
+    let w = World::new();
+    let m = w.manifests("app.yaml", &app_yaml(IMG1, false));
+    let config = |text: &str| {
+        let file = write(w.root(), "promote.yaml", text);
+        w.promote()
+            .args(["dev", "--app", "web", "--manifests", &m, "--repo", &w.url()])
+            .arg("--config")
+            .arg(&file)
+            .run()
+            .code(2)
+    };
+    config("environments:\n- name: dev\n  path: /srv/clusters/{app}\n").stderr_contains(
+        "environment \"dev\": path \"/srv/clusters/{app}\" must be relative to the repository root",
+    );
+    config("environments:\n- name: dev\n  branch: 'dev env'\n").stderr_contains(
+        "environment \"dev\": branch \"dev env\" is not a valid branch name: it contains ' '",
+    );
+    let run = config("environments:\n- name: dev\n  pathh: x\n");
+    assert!(run.stderr.contains("promote.yaml:3:"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("at line"),
+        "position printed twice: {}",
+        run.stderr
+    );
+    assert_eq!(w.branches(), ["main"]);
+}
+
+#[test]
+fn verbose_promotion_tells_the_story_and_rollback_errors_are_plain() {
+    let w = World::new();
+    let m1 = w.manifests("v1.yaml", &app_yaml(IMG1, true));
+    let run = w
+        .promote()
+        .args([
+            "dev",
+            "--app",
+            "web",
+            "--manifests",
+            &m1,
+            "--direct",
+            "--repo",
+            &w.url(),
+            "-v",
+        ])
+        .run()
+        .success();
+    for line in [
+        "git-promote: dev/web: 3 created, 0 changed, 0 deleted\n",
+        "git-promote:   + apps.v1.Deployment.shop.web\n",
+        "git-promote:   + v1.ConfigMap.shop.web-config\n",
+        &format!("git-promote:   image (none) -> {IMG1}\n"),
+    ] {
+        assert!(
+            run.stderr.contains(line),
+            "missing {line:?} in\n{}",
+            run.stderr
+        );
+    }
+    let m2 = w.manifests("v2.yaml", &app_yaml(IMG2, false));
+    let run = w
+        .promote()
+        .args([
+            "dev",
+            "--app",
+            "web",
+            "--manifests",
+            &m2,
+            "--direct",
+            "--repo",
+            &w.url(),
+            "-v",
+        ])
+        .run()
+        .success();
+    assert!(
+        run.stderr
+            .contains("git-promote:   ~ apps.v1.Deployment.shop.web\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("git-promote:   - v1.ConfigMap.shop.web-config\n"),
+        "{}",
+        run.stderr
+    );
+    // Without -v, a direct promotion's stderr stays empty.
+    let m3 = w.manifests("v3.yaml", &app_yaml(IMG1, false));
+    w.promote()
+        .args([
+            "dev",
+            "--app",
+            "web",
+            "--manifests",
+            &m3,
+            "--direct",
+            "--repo",
+            &w.url(),
+        ])
+        .run()
+        .success()
+        .stderr_is("");
+    let run = w
+        .promote()
+        .args([
+            "rollback",
+            "dev",
+            "--app",
+            "web",
+            "--to",
+            "HEAD~100",
+            "--direct",
+            "--repo",
+            &w.url(),
+        ])
+        .run()
+        .code(2);
+    assert_eq!(
+        run.stderr,
+        "git-promote: error: --to HEAD~100: no such commit in the history of main\n"
+    );
+    // HEAD means the environment branch's tip, in a scratch clone too.
+    w.promote()
+        .args([
+            "rollback",
+            "dev",
+            "--app",
+            "web",
+            "--to",
+            "HEAD~2",
+            "--direct",
+            "--repo",
+            &w.url(),
+        ])
+        .run()
+        .success()
+        .stdout_contains("dev/web: pushed");
+    assert!(w
+        .show("main:clusters/dev/web/apps.v1.Deployment.shop.web.yaml")
+        .contains(IMG1));
+    assert_eq!(w.files("main", "clusters/dev/web").len(), 4);
 }

@@ -101,13 +101,7 @@ impl Config {
 
     /// Parses and checks the file's text (`name` is used in messages).
     pub fn parse(text: &str, name: &str) -> Result<Self, PromoteError> {
-        let config: Config = serde_yaml::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            PromoteError::Config(format!("{name}{at}: {e}"))
-        })?;
+        let config: Config = gitops::manifest::from_yaml_str(text, name)?;
         config.check(name)?;
         Ok(config)
     }
@@ -119,10 +113,7 @@ impl Config {
         }
         for (i, env) in self.environments.iter().enumerate() {
             if !valid_name(&env.name) {
-                return bad(format!(
-                    "environment name {:?} is not a valid name",
-                    env.name
-                ));
+                return bad(format!("environment name {:?} {NAME_RULE}", env.name));
             }
             if self.environments[..i].iter().any(|e| e.name == env.name) {
                 return bad(format!("environment {:?} is listed twice", env.name));
@@ -139,9 +130,33 @@ impl Config {
                     env.name
                 ));
             }
+            for (field, template) in [("path", &env.path), ("templatesPath", &env.templates_path)] {
+                check_path(template).map_err(|why| {
+                    PromoteError::Config(format!(
+                        "{name}: environment {:?}: {field} {template:?} {why}",
+                        env.name
+                    ))
+                })?;
+            }
+            if let Some(branch) = &env.branch {
+                gitops::git::check_branch_name(branch).map_err(|why| {
+                    PromoteError::Config(format!(
+                        "{name}: environment {:?}: branch {why}",
+                        env.name
+                    ))
+                })?;
+            }
         }
         if !self.branch_template.contains("{digest}") && !self.branch_template.contains("{app}") {
             return bad("branchTemplate must contain {app} or {digest}".to_owned());
+        }
+        // With sample values: a template that cannot make a valid name fails here, not at push.
+        let sample = expand_branch(&self.branch_template, "env", "app", "0123456789ab");
+        if let Err(why) = gitops::git::check_branch_name(&sample) {
+            return bad(format!(
+                "branchTemplate {:?} does not make a valid branch name ({why})",
+                self.branch_template
+            ));
         }
         Ok(())
     }
@@ -163,12 +178,10 @@ impl Config {
             })
     }
 
-    /// Checks an app name against the allow-list, if there is one.
+    /// Checks an app name against the naming rule and the allow-list, if there is one.
     pub fn check_app(&self, app: &str) -> Result<(), PromoteError> {
         if !valid_name(app) {
-            return Err(PromoteError::Usage(format!(
-                "app name {app:?} must be lowercase letters, digits, '-', '_' or '.' (no slashes)"
-            )));
+            return Err(PromoteError::Usage(format!("app name {app:?} {NAME_RULE}")));
         }
         match &self.apps {
             Some(apps) if !apps.iter().any(|a| a == app) => Err(PromoteError::Usage(format!(
@@ -181,11 +194,34 @@ impl Config {
 
     /// The promotion branch for a change.
     pub fn branch_name(&self, env: &str, app: &str, digest: &str) -> String {
-        self.branch_template
-            .replace("{env}", env)
-            .replace("{app}", app)
-            .replace("{digest}", digest)
+        expand_branch(&self.branch_template, env, app, digest)
     }
+}
+
+/// A branch template with `{env}`, `{app}` and `{digest}` replaced.
+pub fn expand_branch(template: &str, env: &str, app: &str, digest: &str) -> String {
+    template
+        .replace("{env}", env)
+        .replace("{app}", app)
+        .replace("{digest}", digest)
+}
+
+/// A path template must name a place inside the repository: relative, without `.`, `..` or
+/// `.git` components (an absolute path would silently become relative to the repository root).
+fn check_path(template: &str) -> Result<(), String> {
+    if template.starts_with('/') {
+        return Err("must be relative to the repository root (it starts with '/')".to_owned());
+    }
+    let trimmed = template.trim_end_matches('/');
+    for part in trimmed.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.eq_ignore_ascii_case(".git") {
+            return Err(format!(
+                "must be a path inside the repository (it has a {:?} component)",
+                part
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Environment {
@@ -215,6 +251,9 @@ fn expand(template: &str, env: &str, app: &str) -> String {
         .trim_matches('/')
         .to_owned()
 }
+
+/// The rule [`valid_name`] checks, as the messages state it.
+pub const NAME_RULE: &str = "must be 1 to 63 characters: lowercase letters, digits, '-', '_' and '.', not starting with '-' or '.'";
 
 /// Names become path components and branch names: keep them boring.
 pub fn valid_name(name: &str) -> bool {
@@ -283,6 +322,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("must contain {app}"), "{e}");
+        let e = Config::parse("environments:\n- name: dev\n  path: /srv/{app}\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("path \"/srv/{app}\" must be relative"), "{e}");
+        let e = Config::parse(
+            "environments:\n- name: dev\n  templatesPath: a/../{app}\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("must be a path inside the repository"), "{e}");
+        let e = Config::parse("environments:\n- name: dev\n  branch: 'env dev'\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("branch \"env dev\" is not a valid branch name"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "environments:\n- name: dev\nbranchTemplate: 'promote/{app}..x'\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not make a valid branch name"), "{e}");
+        // The position is printed once, in front.
+        let e = Config::parse("environments:\n- name: dev\n  pth: x\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f:3:"), "{e}");
+        assert!(!e.contains("at line"), "{e}");
         let e = Config::default_layout()
             .environment("stage")
             .unwrap_err()
@@ -296,5 +366,14 @@ mod tests {
         for bad in ["", "..", "a/b", "Web", "-x", ".x", "a b"] {
             assert!(!valid_name(bad), "{bad}");
         }
+        assert!(!valid_name(&"a".repeat(64)));
+        let e = Config::default_layout()
+            .check_app("-web")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "app name \"-web\" must be 1 to 63 characters: lowercase letters, digits, '-', '_' and '.', not starting with '-' or '.'"
+        );
     }
 }

@@ -1,8 +1,9 @@
-//! Everything that can go wrong in a promotion, each printed as one line (exit code 2).
-//! Messages never contain tokens: provider errors are scrubbed before they get here, and Git
-//! URLs are shown without credentials.
+//! Everything that can go wrong in a promotion, each printed as one line (exit code 2, or 130
+//! when a git process was interrupted). Messages never contain tokens: every secret is
+//! registered with the scrubber the entry point passes each line through, provider errors are
+//! scrubbed before they get here, and Git URLs are shown without credentials.
 
-use gitops::git::repo::GitError;
+use gitops::git::GitError;
 
 /// A failed promotion, status or rollback.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +14,7 @@ pub enum PromoteError {
     /// `.gitops/promote.yaml` is wrong.
     #[error("{0}")]
     Config(String),
-    /// The manifests (or templates) could not be read or parsed.
+    /// The manifests (or templates, or a settings file) could not be read or parsed.
     #[error("{0}")]
     Input(#[from] gitops::Error),
     /// Git failed: fetch, push, a rejected push, reading objects.
@@ -31,6 +32,12 @@ pub enum PromoteError {
 }
 
 impl gitops::cli::Failure for PromoteError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            PromoteError::Git(e) => e.exit_code(),
+            _ => gitops::exit::ERROR,
+        }
+    }
     fn hint(&self) -> Option<String> {
         match self {
             PromoteError::Conflict(_) => Some(
@@ -40,6 +47,9 @@ impl gitops::cli::Failure for PromoteError {
                 "the remote refused the change (a hook or branch protection); nothing was pushed"
                     .to_owned(),
             ),
+            PromoteError::Git(GitError::Setup(m)) if m.contains("has no remote") => {
+                Some("name the remote to push to with --remote NAME (see git remote -v)".to_owned())
+            }
             _ => None,
         }
     }

@@ -2,11 +2,14 @@
 //! object in the environment's directory, the templates beside them, a commit with provenance
 //! trailers on a promotion branch (or straight on the environment's branch), a push that
 //! rebases and retries when the remote moved, and a pull request on GitHub, GitLab, Azure
-//! DevOps or Gitea. Also: environment to environment, status, and rollback by revert.
+//! DevOps, Gitea or Bitbucket (or, on any other Git server, the promotion branch pushed with
+//! the server's own hint for opening the pull request). Also: environment to environment,
+//! status, and rollback by revert.
 //!
 //! Modules: [`config`] (`.gitops/promote.yaml`), [`target`] (the GitOps repository and its
-//! remote), [`promote`] (building and landing a change), [`message`] (provenance, commit
-//! message, PR text), [`provider`] (the hosts' APIs), [`status`], [`rollback`].
+//! remote), [`templates`] (reading `--templates`), [`promote`] (building and landing a change),
+//! [`message`] (provenance, commit message, PR text), [`provider`] (the hosts' APIs),
+//! [`secrets`] (what the scrubber must mask), [`status`], [`rollback`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,10 +22,15 @@ pub mod message;
 pub mod promote;
 pub mod provider;
 pub mod rollback;
+pub mod secrets;
 pub mod status;
 pub mod target;
+pub mod templates;
 
 pub use error::PromoteError;
+
+/// This tool's name: temporary directories, the fallback committer, the HTTP user agent.
+pub const TOOL: &str = "git-promote";
 
 /// Promote rendered Kubernetes manifests into a GitOps repository.
 #[derive(Debug, Parser)]
@@ -36,7 +44,9 @@ pub use error::PromoteError;
         environment's directory of the GitOps repository, commits them with provenance trailers \
         (source repository and commit, images, stream digest, environment), pushes (rebasing and \
         retrying when the remote moved, never force-pushing a shared branch), and opens or updates \
-        a pull request on GitHub, GitLab, Azure DevOps or Gitea. Nothing changes when the \
+        a pull request on GitHub, GitLab, Azure DevOps, Gitea or Bitbucket (with --provider none, \
+        on any Git server: the promotion branch is pushed and the server's hint for opening the \
+        pull request is shown). Nothing changes when the \
         environment already has these manifests.\n\n\
         Environments, paths, branches and the Git host are read from .gitops/promote.yaml on the \
         repository's default branch; without it, dev, qa and prod live in clusters/ENV/APP and \
@@ -163,14 +173,16 @@ pub struct RepoArgs {
         global = true
     )]
     pub repo: String,
-    /// The remote of a local clone to fetch from and push to.
-    #[arg(long, value_name = "NAME", default_value = "origin", global = true)]
-    pub remote: String,
+    /// The remote of a local clone to fetch from and push to [default: origin]. A clone
+    /// without it is an error; a bare repository without `origin` is itself the remote.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub remote: Option<String>,
     /// Read the settings from this local file instead of .gitops/promote.yaml in the repository.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// The Git host [default: from the config or the remote URL].
-    #[arg(long, value_name = "NAME", global = true, value_parser = ["github", "gitlab", "azure", "gitea"])]
+    /// The Git host [default: from the config or the remote URL]. `none`: push the promotion
+    /// branch only, and show how to open the pull request (any Git server).
+    #[arg(long, value_name = "NAME", global = true, value_parser = provider::Kind::NAMES)]
     pub provider: Option<String>,
     /// The host's API base URL [default: from the config or the remote URL].
     #[arg(long, value_name = "URL", global = true)]
@@ -219,16 +231,26 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// Runs `git promote`.
-pub fn run(args: Args) -> Result<gitops::Outcome, PromoteError> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+/// Runs `git promote` with the streams the entry point owns: data on stdout, the story of
+/// what happened on stderr.
+pub fn run(args: Args, io: &mut gitops::cli::Io<'_>) -> Result<gitops::Outcome, PromoteError> {
+    secrets::register(&args);
+    let (mut out, mut err) = (&mut *io.stdout, &mut *io.stderr);
     match &args.command {
         Some(Sub::Status) => status::run(&args.repo, &mut out),
         Some(Sub::Rollback { env, to, landing }) => {
-            rollback::run(&args.repo, env, to.as_deref(), landing, &mut out)
+            let story = promote::Story::from(&args.verbosity);
+            rollback::run(
+                &args.repo,
+                env,
+                to.as_deref(),
+                landing,
+                story,
+                &mut out,
+                &mut err,
+            )
         }
-        None => promote::run(&args, &mut out),
+        None => promote::run(&args, &mut *io.stdin, &mut out, &mut err),
     }
 }
 

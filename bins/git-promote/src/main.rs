@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    gitops::cli::main("git-promote", git_promote::run)
+    gitops::cli::main_with_io("git-promote", git_promote::run)
 }

@@ -37,13 +37,19 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_default()
+    /// The record as YAML, in the same style as the manifests beside it.
+    pub fn to_yaml(&self) -> Result<String, PromoteError> {
+        Ok(gitops::manifest::to_yaml_string(self)?)
     }
 
+    /// Reads a record; `what` (the manifests directory) names it in messages.
     pub fn parse(bytes: &[u8], what: &str) -> Result<Self, PromoteError> {
-        serde_yaml::from_slice(bytes)
-            .map_err(|e| PromoteError::Config(format!("{what}: unreadable provenance record: {e}")))
+        let name = format!("{what}/{PROVENANCE_FILE}");
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            PromoteError::Config(format!("{name}: unreadable provenance record: not UTF-8"))
+        })?;
+        gitops::manifest::from_yaml_str(text, &name)
+            .map_err(|e| PromoteError::Config(format!("unreadable provenance record: {e}")))
     }
 }
 
@@ -130,6 +136,30 @@ impl Change {
         }
         s
     }
+}
+
+/// One line per object, template directory and image the change touches: the `-v` story and
+/// the `--check` listing.
+pub fn details(change: &Change) -> Vec<String> {
+    let mut out = Vec::new();
+    for (mark, list) in [
+        ('+', &change.created),
+        ('~', &change.changed),
+        ('-', &change.deleted),
+    ] {
+        out.extend(list.iter().map(|item| format!("{mark} {item}")));
+    }
+    if change.templates {
+        out.push("~ (templates)".to_owned());
+    }
+    for c in &change.images {
+        out.push(format!(
+            "image {} -> {}",
+            c.from.as_deref().unwrap_or("(none)"),
+            c.to.as_deref().unwrap_or("(removed)")
+        ));
+    }
+    out
 }
 
 /// Compares two manifest directories (file name → blob id); the provenance file and
@@ -371,7 +401,7 @@ mod tests {
         let d = describe(&prov(), &change);
         assert_eq!(d.title, "Promote web to dev (source 3f9c2ab)");
         let m = commit_message(&prov(), &d);
-        let t = gitops::git::repo::trailers(&m);
+        let t = gitops::git::trailers(&m);
         assert_eq!(t[0], ("Promote-Environment".to_owned(), "dev".to_owned()));
         assert!(t.contains(&(
             "Image".to_owned(),
@@ -384,6 +414,15 @@ mod tests {
     #[test]
     fn provenance_round_trips() {
         let p = prov();
-        assert_eq!(Provenance::parse(p.to_yaml().as_bytes(), "x").unwrap(), p);
+        let text = p.to_yaml().unwrap();
+        assert!(text.starts_with("app: web\n"), "{text}");
+        assert_eq!(Provenance::parse(text.as_bytes(), "x").unwrap(), p);
+        let e = Provenance::parse(b"environment: [\n", "clusters/dev/web")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("unreadable provenance record: clusters/dev/web/.promotion:"),
+            "{e}"
+        );
     }
 }

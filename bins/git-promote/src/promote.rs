@@ -4,14 +4,15 @@
 //!
 //! Order matters for "nothing left behind": all input is read and checked, the host and token
 //! are resolved, and only then is anything pushed. A promotion branch this run created is
-//! deleted again if the pull request cannot be opened.
+//! deleted again if the pull request cannot be opened. With no host API (`--provider none`) the
+//! promotion branch is pushed and the server's hint for opening the pull request is shown.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use gitops::git::repo::{FileEntry, History, ObjectId, Push};
+use gitops::git::{Depth, FileEntry, ObjectId, Push};
 use gitops::manifest::Object;
 use gitops::Outcome;
 
@@ -20,6 +21,7 @@ use crate::error::PromoteError;
 use crate::message::{self, Change, Provenance, PROVENANCE_FILE};
 use crate::provider::{self, Provider, PullRequest, State};
 use crate::target::Target;
+use crate::templates::TemplateFile;
 use crate::{Args, LandingArgs, RepoArgs};
 
 /// How a change lands.
@@ -49,6 +51,8 @@ pub struct Prepared {
     pub body: String,
     /// `3 created, 1 changed, 0 deleted`.
     pub summary: String,
+    /// One line per changed object and image (`+ v1.Service.shop.web`), for `-v`.
+    pub details: Vec<String>,
 }
 
 /// What landing did.
@@ -58,11 +62,26 @@ pub enum Landed {
     Pushed {
         commit: ObjectId,
         branch: String,
+        summary: String,
+        details: Vec<String>,
     },
     PullRequest {
         pr: PullRequest,
         created: bool,
         summary: String,
+        details: Vec<String>,
+    },
+    /// No host API: the promotion branch holds the change; a human opens the pull request.
+    Branch {
+        commit: ObjectId,
+        branch: String,
+        base: String,
+        /// False when the branch already held exactly this change (nothing was pushed).
+        pushed: bool,
+        /// The server's `remote:` lines from the push (its link for opening the pull request).
+        messages: Vec<String>,
+        summary: String,
+        details: Vec<String>,
     },
 }
 
@@ -70,7 +89,8 @@ pub enum Landed {
 pub type Prepare<'a> = dyn Fn(&Target, ObjectId) -> Result<Option<Prepared>, PromoteError> + 'a;
 
 /// Commits `prepare`'s change on the tip of `branch` and pushes it (directly, or to
-/// `promo_branch` with a pull request through `provider`).
+/// `promo_branch` with a pull request through `provider`, or — without a provider — to
+/// `promo_branch` alone).
 #[allow(clippy::too_many_arguments)]
 pub fn land(
     target: &mut Target,
@@ -122,10 +142,12 @@ pub fn land(
         last_summary.clone_from(&change.summary);
         match mode {
             Mode::Direct => match target.ws.push(commit, branch, None)? {
-                Push::Done => {
+                Push::Done(_) => {
                     return Ok(Landed::Pushed {
                         commit,
                         branch: branch.to_owned(),
+                        summary: change.summary,
+                        details: change.details,
                     })
                 }
                 Push::Stale => {
@@ -146,9 +168,10 @@ pub fn land(
                         .is_ok_and(|info| info.parents == parents)
                         && target.ws.commit_tree(e).is_ok_and(|t| t == tree)
                 });
+                let mut messages = Vec::new();
                 if !same {
                     match target.ws.push(commit, promo_branch, Some(existing))? {
-                        Push::Done => {}
+                        Push::Done(m) => messages = m,
                         Push::Stale => {
                             tracing::info!("{promo_branch} moved on the remote; trying again");
                             target.refs = target.ws.remote_refs()?;
@@ -158,15 +181,24 @@ pub fn land(
                     }
                 }
                 let pushed = if same { None } else { Some(commit) };
-                let provider = provider.ok_or_else(|| {
-                    PromoteError::Usage("no Git host to open the pull request on".to_owned())
-                })?;
+                let Some(provider) = provider else {
+                    return Ok(Landed::Branch {
+                        commit: existing.filter(|_| same).unwrap_or(commit),
+                        branch: promo_branch.to_owned(),
+                        base: branch.to_owned(),
+                        pushed: !same,
+                        messages,
+                        summary: change.summary,
+                        details: change.details,
+                    });
+                };
                 let result = open_pr(provider, promo_branch, branch, &change, auto_merge);
                 return match result {
                     Ok((pr, created)) => Ok(Landed::PullRequest {
                         pr,
                         created,
                         summary: change.summary,
+                        details: change.details,
                     }),
                     Err(err) => {
                         // Leave nothing behind: a branch we just created goes again.
@@ -244,8 +276,15 @@ pub fn wait(
     }
 }
 
-/// Resolves and connects to the Git host (before anything is pushed).
-pub fn connect(repo: &RepoArgs, target: &Target) -> Result<Box<dyn Provider>, PromoteError> {
+/// Resolves and connects to the Git host (before anything is pushed); `None` when there is no
+/// host API to use (`--provider none`). Asking for auto-merge where the host cannot do it, or
+/// for waiting without a host, fails here too.
+pub fn connect(
+    repo: &RepoArgs,
+    target: &Target,
+    landing: &LandingArgs,
+    auto_merge: bool,
+) -> Result<Option<Box<dyn Provider>>, PromoteError> {
     let cfg = &target.config.provider;
     let remote_url = target.ws.remote_url();
     let settings = provider::resolve(
@@ -255,26 +294,44 @@ pub fn connect(repo: &RepoArgs, target: &Target) -> Result<Box<dyn Provider>, Pr
         remote_url.as_deref(),
         &|k| std::env::var(k).ok(),
     )?;
-    provider::connect(settings)
+    let Some(settings) = settings else {
+        for (asked, flag) in [(auto_merge, "--auto-merge"), (landing.wait, "--wait")] {
+            if asked {
+                return Err(PromoteError::Usage(format!(
+                    "{flag} needs a Git host's API; with provider none the pull request is opened by hand"
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    let provider = provider::connect(settings)?;
+    if auto_merge {
+        provider.check_auto_merge()?;
+    }
+    Ok(Some(provider))
 }
 
 /// The manifests as files: `group.version.Kind.namespace.name.yaml`, one object each (the
-/// `manifest-render --out-dir` layout).
-pub fn object_files(objects: &[Object]) -> BTreeMap<String, Vec<u8>> {
-    objects
-        .iter()
-        .map(|o| {
-            (
-                format!("{}.yaml", o.identity().file_stem()),
-                gitops::manifest::to_yaml(&o.value).into_bytes(),
-            )
-        })
-        .collect()
+/// `manifest-render --out-dir` layout, named by the same function).
+pub fn object_files(objects: &[Object]) -> Result<BTreeMap<String, Vec<u8>>, PromoteError> {
+    let names = gitops::naming::file_names(objects, "yaml")?;
+    Ok(names
+        .into_iter()
+        .zip(objects)
+        .map(|(name, o)| (name, gitops::manifest::to_yaml(&o.value).into_bytes()))
+        .collect())
 }
 
-/// Reads and checks the manifests: they must parse, be complete objects, and be unique.
-pub fn read_manifests(path: &Path) -> Result<Vec<Object>, PromoteError> {
-    let objects = gitops::manifest::read_path(path)?;
+/// Reads and checks the manifests (`-`: from `stdin`): they must parse, be complete objects,
+/// be unique, and have file names.
+pub fn read_manifests(path: &Path, stdin: &mut dyn Read) -> Result<Vec<Object>, PromoteError> {
+    let objects = if path == Path::new("-") {
+        let name: std::sync::Arc<str> = std::sync::Arc::from("<stdin>");
+        let text = gitops::manifest::read_stream(stdin, &name)?;
+        gitops::manifest::parse_stream(&text, &name)?
+    } else {
+        gitops::manifest::read_path(path)?
+    };
     if objects.is_empty() {
         return Err(PromoteError::Usage(format!(
             "{}: no objects to promote (to remove an app, delete its directory in the GitOps repository)",
@@ -285,58 +342,9 @@ pub fn read_manifests(path: &Path) -> Result<Vec<Object>, PromoteError> {
         o.validate()?;
     }
     gitops::manifest::check_unique(&objects)?;
+    // Refuses names that cannot be files (or collide in letter case) before anything else.
+    gitops::naming::file_names(&objects, "yaml")?;
     Ok(objects)
-}
-
-/// Every file below `dir` (relative, slash-separated) with its content and executable bit;
-/// `.git` is skipped.
-pub fn read_templates(dir: &Path) -> Result<BTreeMap<String, (Vec<u8>, bool)>, PromoteError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(dir).map_err(|e| gitops::Error::io(dir, e))?;
-    if !meta.is_dir() {
-        return Err(PromoteError::Usage(format!(
-            "--templates {}: not a directory",
-            dir.display()
-        )));
-    }
-    let mut out = BTreeMap::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.file_name() != ".git");
-    for entry in walker {
-        let entry = entry.map_err(|e| {
-            let at = e.path().unwrap_or(dir).to_path_buf();
-            gitops::Error::io(
-                at,
-                e.into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("symbolic link loop")),
-            )
-        })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let name = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        let bytes = std::fs::read(entry.path()).map_err(|e| gitops::Error::io(entry.path(), e))?;
-        let exec = entry
-            .metadata()
-            .map(|m| m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false);
-        out.insert(name, (bytes, exec));
-    }
-    if out.is_empty() {
-        return Err(PromoteError::Usage(format!(
-            "--templates {}: no files",
-            dir.display()
-        )));
-    }
-    Ok(out)
 }
 
 /// Source repository and commit: flags, else the CI system's variables, else the current
@@ -406,8 +414,13 @@ struct Content {
     templates: Option<Option<ObjectId>>,
 }
 
-/// Runs a promotion.
-pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
+/// Runs a promotion: `--manifests -` read from `stdin`, data on `out`, the story on `err`.
+pub fn run(
+    args: &Args,
+    stdin: &mut dyn Read,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<Outcome, PromoteError> {
     let env_name = args.env.as_deref().unwrap_or_default();
     let app = args
         .repo
@@ -419,23 +432,27 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
         .input
         .manifests
         .as_deref()
-        .map(read_manifests)
+        .map(|path| read_manifests(path, stdin))
         .transpose()?;
     let templates = args
         .input
         .templates
         .as_deref()
-        .map(read_templates)
+        .map(crate::templates::read)
         .transpose()?;
+    if let Some(template) = &args.input.branch_template {
+        check_branch_template(template)?;
+    }
 
-    let mut target = Target::open(&args.repo, History::Tip)?;
+    let mut target = Target::open(&args.repo, Depth::Tip)?;
     let config = target.config.clone();
     let env = config.environment(env_name)?;
     config.check_app(app)?;
     let branch = target.branch_of(env);
     let mode = mode(&args.landing, env);
+    let auto_merge = args.landing.auto_merge || env.auto_merge;
     let provider = if mode == Mode::PullRequest && !args.input.check {
-        Some(connect(&args.repo, &target)?)
+        connect(&args.repo, &target, &args.landing, auto_merge)?
     } else {
         None
     };
@@ -460,7 +477,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
             images.dedup();
             let (source_repository, source_commit) = source(args);
             Content {
-                files: write_files(&target, &object_files(&objects))?,
+                files: write_files(&target, &object_files(&objects)?)?,
                 provenance: Provenance {
                     environment: env.name.clone(),
                     app: app.to_owned(),
@@ -484,12 +501,11 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
     let mut all = content.files.clone();
     all.insert(
         PROVENANCE_FILE.to_owned(),
-        FileEntry {
-            id: target
+        FileEntry::regular(
+            target
                 .ws
-                .write_blob(content.provenance.to_yaml().as_bytes())?,
-            executable: false,
-        },
+                .write_blob(content.provenance.to_yaml()?.as_bytes())?,
+        ),
     );
     let manifests_tree = target.ws.build_tree(&all)?;
     let digest_hex = content
@@ -501,10 +517,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
         .branch_template
         .clone()
         .unwrap_or_else(|| config.branch_template.clone());
-    let promo_branch = template
-        .replace("{env}", &env.name)
-        .replace("{app}", app)
-        .replace("{digest}", &message::prefix(digest_hex, 12));
+    let promo_branch =
+        crate::config::expand_branch(&template, &env.name, app, &message::prefix(digest_hex, 12));
+    // The names are checked before anything is committed or pushed.
+    for name in [&branch, &promo_branch] {
+        gitops::git::check_branch_name(name).map_err(PromoteError::Usage)?;
+    }
 
     let prepare = |t: &Target, base_tree: ObjectId| -> Result<Option<Prepared>, PromoteError> {
         let change = diff(t, base_tree, &manifests_path, &templates_path, &content)?;
@@ -522,6 +540,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
             title: d.title,
             body: d.markdown,
             summary: change.counts(),
+            details: message::details(&change),
         }))
     };
 
@@ -565,58 +584,154 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome, PromoteError> {
         &promo_branch,
         mode,
         provider.as_deref(),
-        args.landing.auto_merge || env.auto_merge,
+        auto_merge,
         args.repo.retries,
         &prepare,
     )?;
+    let story = Story::from(&args.verbosity);
     report(
         out,
+        err,
         &who,
         &content.provenance.stream_digest,
         &landed,
-        args.verbosity.quiet,
+        story,
     )?;
     if let (Landed::PullRequest { pr, .. }, Some(p)) = (&landed, provider.as_deref()) {
         if args.landing.wait {
             wait(p, pr, &args.landing)?;
-            if !args.verbosity.quiet {
-                eprintln!("git-promote: {who}: pull request merged");
-            }
+            story.line(err, &format!("{who}: pull request merged"))?;
         }
     }
     Ok(Outcome::Ok)
 }
 
-/// Prints what happened: data on stdout, the story on stderr.
+/// How much of the story goes to stderr: nothing (`-q`), the outcome, or every object (`-v`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Story {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+impl From<&gitops::cli::Verbosity> for Story {
+    fn from(v: &gitops::cli::Verbosity) -> Self {
+        match (v.quiet, v.verbose) {
+            (true, _) => Story::Quiet,
+            (false, 0) => Story::Normal,
+            _ => Story::Verbose,
+        }
+    }
+}
+
+impl Story {
+    /// One line of the story, as `git-promote: …` (scrubbed: it may quote a server).
+    pub fn line(self, err: &mut impl Write, text: &str) -> Result<(), PromoteError> {
+        if self == Story::Quiet {
+            return Ok(());
+        }
+        writeln!(err, "{}: {}", crate::TOOL, gitops::scrub::scrub(text))
+            .map_err(|e| PromoteError::Input(gitops::Error::Output(e)))
+    }
+
+    fn details(self, err: &mut impl Write, details: &[String]) -> Result<(), PromoteError> {
+        if self != Story::Verbose {
+            return Ok(());
+        }
+        details
+            .iter()
+            .try_for_each(|d| self.line(err, &format!("  {d}")))
+    }
+}
+
+/// Prints what happened: data on `out`, the story on `err`.
 pub fn report(
     out: &mut impl Write,
+    err: &mut impl Write,
     who: &str,
     digest: &str,
     landed: &Landed,
-    quiet: bool,
+    story: Story,
 ) -> Result<(), PromoteError> {
     let line = match landed {
         Landed::UpToDate => format!("{who}: already up to date ({digest})"),
-        Landed::Pushed { commit, branch } => {
+        Landed::Pushed {
+            commit,
+            branch,
+            summary,
+            details,
+        } => {
+            if story == Story::Verbose {
+                story.line(err, &format!("{who}: {summary}"))?;
+                story.details(err, details)?;
+            }
             format!("{who}: pushed {} to {branch}", commit.to_hex_with_len(12))
         }
         Landed::PullRequest {
             pr,
             created,
             summary,
+            details,
         } => {
-            if !quiet {
-                let verb = if *created { "opened" } else { "updated" };
-                eprintln!(
-                    "git-promote: {who}: {summary}; pull request #{} {verb}",
-                    pr.number
-                );
-            }
+            let verb = if *created { "opened" } else { "updated" };
+            story.line(
+                err,
+                &format!("{who}: {summary}; pull request #{} {verb}", pr.number),
+            )?;
+            story.details(err, details)?;
             pr.url.clone()
+        }
+        Landed::Branch {
+            commit,
+            branch,
+            base,
+            pushed,
+            messages,
+            summary,
+            details,
+        } => {
+            let done = if *pushed {
+                "pushed"
+            } else {
+                "already waiting on"
+            };
+            story.line(
+                err,
+                &format!(
+                    "{who}: {summary}; {done} {branch}: open a pull request from {branch} into {base}"
+                ),
+            )?;
+            story.details(err, details)?;
+            // The server's own hint (GitLab, GitHub, Bitbucket, Gerrit print a link), as git
+            // push shows it.
+            for m in messages {
+                story.line(err, &format!("remote: {m}"))?;
+            }
+            if *pushed {
+                format!("{who}: pushed {} to {branch}", commit.to_hex_with_len(12))
+            } else {
+                format!(
+                    "{who}: {branch} already holds this change ({})",
+                    commit.to_hex_with_len(12)
+                )
+            }
         }
     };
     writeln!(out, "{line}").map_err(gitops::Error::Output)?;
+    // Shown now, not when the run ends: `--wait` may take half an hour.
+    out.flush().map_err(gitops::Error::Output)?;
     Ok(())
+}
+
+/// `--branch-template` makes a valid branch name (checked with sample values before anything
+/// is read from the repository).
+fn check_branch_template(template: &str) -> Result<(), PromoteError> {
+    let sample = crate::config::expand_branch(template, "env", "app", "0123456789ab");
+    gitops::git::check_branch_name(&sample).map_err(|why| {
+        PromoteError::Usage(format!(
+            "--branch-template {template:?} does not make a valid branch name ({why})"
+        ))
+    })
 }
 
 fn write_files(
@@ -628,10 +743,7 @@ fn write_files(
         .map(|(name, bytes)| {
             Ok((
                 name.clone(),
-                FileEntry {
-                    id: target.ws.write_blob(bytes)?,
-                    executable: false,
-                },
+                FileEntry::regular(target.ws.write_blob(bytes)?),
             ))
         })
         .collect()
@@ -639,15 +751,15 @@ fn write_files(
 
 fn write_templates(
     target: &Target,
-    files: &BTreeMap<String, (Vec<u8>, bool)>,
+    files: &BTreeMap<String, TemplateFile>,
 ) -> Result<Option<ObjectId>, PromoteError> {
     let mut entries = BTreeMap::new();
-    for (name, (bytes, exec)) in files {
+    for (name, file) in files {
         entries.insert(
             name.clone(),
             FileEntry {
-                id: target.ws.write_blob(bytes)?,
-                executable: *exec,
+                id: target.ws.write_blob(&file.bytes)?,
+                mode: file.mode,
             },
         );
     }
@@ -701,7 +813,7 @@ fn from_env(
     env: &Environment,
     app: &str,
     objects: Option<&[Object]>,
-    templates: Option<&BTreeMap<String, (Vec<u8>, bool)>>,
+    templates: Option<&BTreeMap<String, TemplateFile>>,
 ) -> Result<Content, PromoteError> {
     if from == env.name {
         return Err(PromoteError::Usage(format!(
@@ -748,7 +860,7 @@ fn from_env(
                     list.join(", ")
                 )));
             }
-            let files = write_files(target, &object_files(objects))?;
+            let files = write_files(target, &object_files(objects)?)?;
             (
                 files,
                 gitops::digest::stream_digest(objects).to_string(),
@@ -795,7 +907,7 @@ mod tests {
             &Arc::from("t"),
         )
         .unwrap();
-        let files = object_files(&objs);
+        let files = object_files(&objs).unwrap();
         let names: Vec<_> = files.keys().cloned().collect();
         assert_eq!(
             names,

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use gitops::git::repo::{trailers, History, ObjectId};
+use gitops::git::{Depth, ObjectId};
 use gitops::Outcome;
 
 use crate::error::PromoteError;
@@ -22,13 +22,15 @@ pub fn run(
     env_name: &str,
     to: Option<&str>,
     landing: &LandingArgs,
+    story: promote::Story,
     out: &mut impl Write,
+    err: &mut impl Write,
 ) -> Result<Outcome, PromoteError> {
     let app = repo
         .app
         .as_deref()
         .ok_or_else(|| PromoteError::Usage("--app NAME is required".to_owned()))?;
-    let mut target = Target::open(repo, History::Full)?;
+    let mut target = Target::open(repo, Depth::Full)?;
     let config = target.config.clone();
     let env = config.environment(env_name)?;
     config.check_app(app)?;
@@ -50,7 +52,17 @@ pub fn run(
     // The state to restore, and the commit being reverted.
     let (restore_tree, reverted, subject) = match to {
         Some(rev) => {
-            let commit = target.ws.resolve(rev)?;
+            // `HEAD` is the environment branch's tip: a scratch clone has no HEAD of its own.
+            let rev = match rev.strip_prefix("HEAD") {
+                Some(rest) => format!("{tip}{rest}"),
+                None => rev.to_owned(),
+            };
+            let commit = target.ws.resolve(&rev).map_err(|_| {
+                PromoteError::Usage(format!(
+                    "--to {}: no such commit in the history of {branch}",
+                    to.unwrap_or_default()
+                ))
+            })?;
             (
                 target.tree_of(Some(commit))?,
                 commit,
@@ -96,7 +108,7 @@ pub fn run(
         Mode::PullRequest
     };
     let provider = match mode {
-        Mode::PullRequest => Some(promote::connect(repo, &target)?),
+        Mode::PullRequest => promote::connect(repo, &target, landing, landing.auto_merge)?,
         Mode::Direct => None,
     };
     let prepare = |t: &Target, base_tree: ObjectId| -> Result<Option<Prepared>, PromoteError> {
@@ -152,9 +164,11 @@ pub fn run(
             title: subject.clone(),
             body,
             summary: change.counts(),
+            details: message::details(&change),
         }))
     };
     let promo_branch = format!("rollback/{env_name}/{app}-{}", reverted.to_hex_with_len(12));
+    gitops::git::check_branch_name(&branch).map_err(PromoteError::Usage)?;
     let landed = promote::land(
         &mut target,
         &branch,
@@ -170,7 +184,7 @@ pub fn run(
         writeln!(out, "{who}: already at that state").map_err(gitops::Error::Output)?;
         return Ok(Outcome::Ok);
     }
-    promote::report(out, &who, "", &landed, false)?;
+    promote::report(out, err, &who, "", &landed, story)?;
     if let (Landed::PullRequest { pr, .. }, Some(p)) = (&landed, provider.as_deref()) {
         if landing.wait {
             promote::wait(p, pr, landing)?;
@@ -184,7 +198,7 @@ fn last_change(
     target: &Target,
     tip: ObjectId,
     path: &str,
-) -> Result<Option<gitops::git::repo::CommitInfo>, PromoteError> {
+) -> Result<Option<gitops::git::CommitInfo>, PromoteError> {
     let log = target.ws.first_parent_log(tip, MAX_HISTORY)?;
     for info in log {
         let here = target.subtree(target.tree_of(Some(info.id))?, path)?;
@@ -197,7 +211,6 @@ fn last_change(
             if info.parents.is_empty() {
                 return Ok(None);
             }
-            let _ = trailers(&info.message);
             return Ok(Some(info));
         }
     }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use gitops::git::repo::History;
+use gitops::git::Depth;
 use gitops::Outcome;
 
 use crate::error::PromoteError;
@@ -22,7 +22,7 @@ pub struct Row {
 
 /// Prints the table (apps by name, environments in promotion order).
 pub fn run(repo: &RepoArgs, out: &mut impl Write) -> Result<Outcome, PromoteError> {
-    let mut target = Target::open(repo, History::Tip)?;
+    let mut target = Target::open(repo, Depth::Tip)?;
     if let Some(app) = &repo.app {
         target.config.check_app(app)?;
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use gitops::git::repo::{History, ObjectId, RemoteRefs, Workspace};
+use gitops::git::{Depth, ObjectId, RemoteRefs, Repository};
 
 use crate::config::{Config, Environment, CONFIG_PATH};
 use crate::error::PromoteError;
@@ -14,13 +14,13 @@ use crate::RepoArgs;
 
 /// An opened GitOps repository with its remote's state.
 pub struct Target {
-    pub ws: Workspace,
+    pub ws: Repository,
     pub refs: RemoteRefs,
     pub default_branch: String,
     pub config: Config,
     /// Tips fetched so far, by branch.
     pub tips: BTreeMap<String, ObjectId>,
-    history: History,
+    history: Depth,
 }
 
 /// True for what git treats as a URL rather than a path.
@@ -31,9 +31,18 @@ fn is_url(s: &str) -> bool {
 impl Target {
     /// Opens `--repo`, lists the remote's branches, fetches the default branch and reads the
     /// settings. `history` says how deep later fetches go.
-    pub fn open(args: &RepoArgs, history: History) -> Result<Self, PromoteError> {
+    ///
+    /// A local clone must have the remote (`--remote`, default `origin`); only a bare
+    /// repository without `origin` is used as the remote itself. Nothing of a clone but its
+    /// object database and remote-tracking refs is ever changed.
+    pub fn open(args: &RepoArgs, history: Depth) -> Result<Self, PromoteError> {
         let mut ws = if is_url(&args.repo) {
-            Workspace::scratch(&args.repo)?
+            if let Some(remote) = &args.remote {
+                return Err(PromoteError::Usage(format!(
+                    "--remote {remote} names a remote of a local clone, but --repo is a URL"
+                )));
+            }
+            Repository::scratch(&args.repo, crate::TOOL)?
         } else {
             let path = Path::new(&args.repo);
             if !path.exists() {
@@ -42,16 +51,9 @@ impl Target {
                     args.repo
                 )));
             }
-            match Workspace::open_clone(path, &args.remote)? {
-                Some(ws) => ws,
-                // A repository without that remote is the remote itself (a bare repository).
-                None => {
-                    let abs =
-                        std::fs::canonicalize(path).map_err(|e| gitops::Error::io(path, e))?;
-                    Workspace::scratch(&format!("file://{}", abs.display()))?
-                }
-            }
+            Repository::open_target(path, args.remote.as_deref(), crate::TOOL)?
         };
+        ws.register_credentials();
         let refs = ws.remote_refs()?;
         let default_branch = refs
             .default_branch
@@ -73,7 +75,8 @@ impl Target {
             }
             None => match target.file_at(&target.default_branch.clone(), CONFIG_PATH)? {
                 Some(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| PromoteError::Config(format!("{CONFIG_PATH}: not UTF-8")))?;
                     Config::parse(&text, CONFIG_PATH)?
                 }
                 None => Config::default_layout(),

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use gitops::git::history::History;
+use gitops::git::Repository;
 use gitops::Outcome;
 use serde::Serialize;
 
@@ -92,7 +92,7 @@ pub fn tags_for(
 
 /// Reads the repository and computes the tags.
 pub fn compute(args: &Args) -> Result<Computed> {
-    let history = History::open(&args.repo)?;
+    let history = Repository::open(&args.repo)?;
     let commit = match &args.path {
         None => history.head()?,
         Some(path) => {
@@ -128,10 +128,11 @@ pub fn compute(args: &Args) -> Result<Computed> {
                 .unwrap_or_default()
         )));
     }
-    let git_tags = history.tags_at(&commit.id)?;
-    let tags = tags_for(&commit.id, branch.as_deref(), commit.time, &git_tags, dirty);
+    let git_tags = history.tags_at(commit.id)?;
+    let id = commit.id.to_string();
+    let tags = tags_for(&id, branch.as_deref(), commit.time, &git_tags, dirty);
     Ok(Computed {
-        commit: commit.id,
+        commit: id,
         branch,
         timestamp: commit.time,
         dirty,
@@ -142,7 +143,7 @@ pub fn compute(args: &Args) -> Result<Computed> {
 /// `--path` is relative to the repository root (as in `git log -- path` run from the root);
 /// an absolute path inside the work tree is accepted too.
 fn relative_to_root(
-    history: &History,
+    history: &Repository,
     repo_arg: &std::path::Path,
     path: &std::path::Path,
 ) -> Result<PathBuf> {

@@ -4,7 +4,7 @@
 //! retags, copies and mirrors images between registries keeping their digests.
 //!
 //! Each subcommand lives in a module named for its job; everything that talks to a registry or a
-//! Git repository lives in the shared crate (`gitops::registry`, `gitops::git::history`).
+//! Git repository lives in the shared crate (`gitops::registry`, `gitops::git`).
 
 pub mod compute;
 pub mod copy;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use gitops::cli::{Failure, Verbosity};
-use gitops::git::history::HistoryError;
+use gitops::git::GitError;
 use gitops::registry::{self, AuthSources, Options, Registry, RegistryError};
 use gitops::Outcome;
 
@@ -82,7 +82,7 @@ pub enum ToolError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    History(#[from] HistoryError),
+    History(#[from] GitError),
     /// A registry failure with the place in the input that asked for it.
     #[error("{place}: {source}")]
     Located {

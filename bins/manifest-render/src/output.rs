@@ -61,35 +61,23 @@ pub fn one_file_per_object(
     objects: &[Object],
     format: Format,
 ) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let ext = match format {
+        Format::Yaml => "yaml",
+        Format::Json => "json",
+    };
+    // One naming rule for every tool (length, portable characters, case collisions).
+    let names = gitops::naming::file_names(objects, ext)?;
     let mut files = BTreeMap::new();
-    let mut folded = std::collections::HashSet::new();
-    for obj in objects {
-        let (ext, content) = match format {
-            Format::Yaml => ("yaml", manifest::to_yaml(&obj.value).into_bytes()),
+    for (obj, name) in objects.iter().zip(names) {
+        let content = match format {
+            Format::Yaml => manifest::to_yaml(&obj.value).into_bytes(),
             Format::Json => {
                 let mut bytes =
                     serde_json::to_vec_pretty(&obj.value).map_err(|e| Error::Output(e.into()))?;
                 bytes.push(b'\n');
-                ("json", bytes)
+                bytes
             }
         };
-        let name = format!("{}.{ext}", obj.identity().file_stem());
-        if name.len() > 255 {
-            return Err(Error::Object {
-                at: obj.source.location(),
-                object: obj.identity().short(),
-                message: "identity too long for a file name (255 bytes)".to_owned(),
-            });
-        }
-        // Identities are unique (checked before), but two can differ only in letter case,
-        // which collides on case-insensitive file systems.
-        if !folded.insert(name.to_lowercase()) {
-            return Err(Error::Object {
-                at: obj.source.location(),
-                object: obj.identity().short(),
-                message: format!("file name {name} differs from another only in letter case"),
-            });
-        }
         files.insert(name, content);
     }
     Ok(files)

@@ -1,6 +1,6 @@
-//! Read-only questions about a repository: the current commit, its tags, the last commit that
-//! touched a path, whether the work tree is dirty. Used by `image-tag compute`; nothing here
-//! writes to the repository.
+//! Read-only questions about a repository's history: the current commit, its tags, the last
+//! commit that touched a path, whether the work tree is dirty (what a tag computed from Git
+//! needs). Nothing here writes to the repository.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
@@ -9,36 +9,9 @@ use std::path::{Path, PathBuf};
 use gix::bstr::{BString, ByteSlice};
 use gix::ObjectId;
 
-/// A failure reading the repository; the message names the repository or the path.
-#[derive(Debug, thiserror::Error)]
-#[error("{repo}: {message}")]
-pub struct HistoryError {
-    pub repo: String,
-    pub message: String,
-}
+use super::repo::{CommitInfo, GitError, Repository};
 
-type Result<T> = std::result::Result<T, HistoryError>;
-
-/// An opened repository (discovered from a directory inside it, like git does).
-pub struct History {
-    repo: gix::Repository,
-    shown: String,
-}
-
-impl std::fmt::Debug for History {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "History({})", self.shown)
-    }
-}
-
-/// One commit: its full id and committer time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitInfo {
-    /// Full hex id.
-    pub id: String,
-    /// Committer time, seconds since the Unix epoch.
-    pub time: i64,
-}
+type Result<T> = std::result::Result<T, GitError>;
 
 /// Ordering for the history walk: newest committer time first, ties by id for determinism.
 #[derive(PartialEq, Eq)]
@@ -61,22 +34,9 @@ impl PartialOrd for Queued {
     }
 }
 
-impl History {
-    /// Opens the repository containing `dir`.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let shown = dir.display().to_string();
-        let repo = gix::discover(dir).map_err(|e| HistoryError {
-            repo: shown.clone(),
-            message: format!("not a git repository ({})", first_line(&e.to_string())),
-        })?;
-        Ok(History { repo, shown })
-    }
-
-    fn err(&self, message: impl std::fmt::Display) -> HistoryError {
-        HistoryError {
-            repo: self.shown.clone(),
-            message: message.to_string(),
-        }
+impl Repository {
+    fn err(&self, message: impl std::fmt::Display) -> GitError {
+        GitError::Failed(format!("{}: {message}", self.shown()))
     }
 
     /// The work tree root, if the repository has one.
@@ -85,17 +45,7 @@ impl History {
     }
 
     fn info(&self, id: ObjectId) -> Result<CommitInfo> {
-        let commit = self
-            .repo
-            .find_commit(id)
-            .map_err(|e| self.err(format!("cannot read commit {id}: {e}")))?;
-        let time = commit
-            .time()
-            .map_err(|e| self.err(format!("commit {id} has no valid committer time: {e}")))?;
-        Ok(CommitInfo {
-            id: id.to_string(),
-            time: time.seconds,
-        })
+        self.commit_info(id).map_err(|e| self.err(e))
     }
 
     /// The commit HEAD points to.
@@ -117,8 +67,7 @@ impl History {
     }
 
     /// Tags (short names) that point at `commit`, annotated tags peeled, sorted by name.
-    pub fn tags_at(&self, commit: &str) -> Result<Vec<String>> {
-        let target = ObjectId::from_hex(commit.as_bytes()).map_err(|e| self.err(e))?;
+    pub fn tags_at(&self, target: ObjectId) -> Result<Vec<String>> {
         let refs = self.repo.references().map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for r in refs.tags().map_err(|e| self.err(e))? {
@@ -152,7 +101,7 @@ impl History {
         push(&mut queue, head.id, self)?;
         while let Some(Queued { id, .. }) = queue.pop() {
             let commit = self.repo.find_commit(id).map_err(|e| self.err(e))?;
-            let entry = self.entry_at(&commit, &rel)?;
+            let entry = self.entry_in(&commit, &rel)?;
             let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
             if parents.is_empty() {
                 if entry.is_some() {
@@ -163,7 +112,7 @@ impl History {
             let mut same_parent = None;
             for p in &parents {
                 let pc = self.repo.find_commit(*p).map_err(|e| self.err(e))?;
-                if self.entry_at(&pc, &rel)? == entry {
+                if self.entry_in(&pc, &rel)? == entry {
                     same_parent = Some(*p);
                     break;
                 }
@@ -180,7 +129,7 @@ impl History {
         Ok(None)
     }
 
-    fn entry_at(&self, commit: &gix::Commit<'_>, rel: &Path) -> Result<Option<ObjectId>> {
+    fn entry_in(&self, commit: &gix::Commit<'_>, rel: &Path) -> Result<Option<ObjectId>> {
         if rel.as_os_str().is_empty() {
             return commit
                 .tree_id()
@@ -222,8 +171,4 @@ impl History {
             Some(Err(e)) => Err(self.err(format!("cannot compute status: {e}"))),
         }
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
 }

@@ -1,5 +1,6 @@
-//! Opening or cloning a repository, writing a tree of files onto a branch, committing with
-//! provenance, and pushing with `git push` (gix cannot push).
+//! Opening a repository (a directory inside a work tree, a clone with its remote, or a scratch
+//! repository fetching from a URL), reading and writing objects, committing, and pushing with
+//! `git push` (gix cannot push).
 //!
 //! Nothing here touches a work tree or the index: changes are built as objects (blobs, trees,
 //! a commit) in the object database with gix, on top of the remote branch's tip, and pushed as
@@ -18,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use gix::bstr::{BString, ByteSlice};
 use gix::objs::tree::EntryKind;
-pub use gix::ObjectId;
+use gix::ObjectId;
 
 /// A failure talking to git. Messages are single lines with credentials removed from URLs.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,31 @@ pub enum GitError {
     /// The remote refused the push for a reason other than having moved (hook, protection).
     #[error("the remote rejected the push to {branch}: {reason}")]
     Rejected { branch: String, reason: String },
+    /// The repository or its remote is not usable as asked (a missing remote, a remote that is
+    /// the repository itself).
+    #[error("{0}")]
+    Setup(String),
+    /// A git process was stopped by a signal (Ctrl-C reaches the whole process group): the
+    /// run was interrupted, not broken.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl GitError {
+    /// 130 for an interruption (as for Ctrl-C anywhere else), 2 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            GitError::Interrupted => crate::exit::INTERRUPTED,
+            _ => crate::exit::ERROR,
+        }
+    }
+}
+
+/// Whether a child ended because of SIGHUP, SIGINT or SIGTERM (or exited 130 after catching
+/// one, as shells do). The numbers are the same on every Unix.
+fn interrupted(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    matches!(status.signal(), Some(1 | 2 | 15)) || status.code() == Some(130)
 }
 
 type Result<T, E = GitError> = std::result::Result<T, E>;
@@ -63,16 +89,45 @@ pub fn redact_url(url: &str) -> String {
     url.to_owned()
 }
 
-/// A file to be placed in a tree: its blob and whether it is executable.
+/// What kind of file a tree entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    Regular,
+    Executable,
+    /// The blob holds the link's target, as `git add` stores a symbolic link.
+    Symlink,
+}
+
+impl FileMode {
+    fn kind(self) -> EntryKind {
+        match self {
+            FileMode::Regular => EntryKind::Blob,
+            FileMode::Executable => EntryKind::BlobExecutable,
+            FileMode::Symlink => EntryKind::Link,
+        }
+    }
+}
+
+/// A file to be placed in a tree: its blob and its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileEntry {
     pub id: ObjectId,
-    pub executable: bool,
+    pub mode: FileMode,
+}
+
+impl FileEntry {
+    /// A regular (non-executable) file.
+    pub fn regular(id: ObjectId) -> Self {
+        FileEntry {
+            id,
+            mode: FileMode::Regular,
+        }
+    }
 }
 
 /// How much of the remote's history a fetch needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum History {
+pub enum Depth {
     /// Only the tip commit (enough to build a commit on top of it).
     Tip,
     /// All commits (rollback looks for the last change to a path).
@@ -89,37 +144,44 @@ pub struct RemoteRefs {
 }
 
 /// The result of one push attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Push {
-    /// The branch now points at our commit.
-    Done,
+    /// The branch now points at our commit. The remote's own messages (`remote: …` lines, such
+    /// as the link a Git host prints for opening a pull request), if it sent any.
+    Done(Vec<String>),
     /// The remote moved (non-fast-forward or stale lease): fetch, rebuild and try again.
     Stale,
 }
 
-/// A repository to build commits in, with the remote they go to.
-pub struct Workspace {
-    repo: gix::Repository,
+/// A Git repository: for questions about its history, or to build commits in and push them to
+/// its remote.
+pub struct Repository {
+    pub(super) repo: gix::Repository,
     git_dir: PathBuf,
-    /// What `git fetch`/`git push` are given: a remote name (in a user's clone) or a URL.
-    remote: String,
+    /// The remote `git fetch`/`git push` are given (a remote name); `None` when the repository
+    /// was opened only to read it.
+    remote: Option<String>,
     /// The remote as shown to users (no credentials).
     remote_display: String,
+    /// The repository as named in messages (the path or URL it was opened from).
+    shown: String,
     /// True for our own throw-away clone (shallow, blobless fetches are fine there).
     scratch: bool,
+    /// The tool using the repository: temporary directory prefix and fallback committer.
+    tool: String,
     _tmp: Option<tempfile::TempDir>,
 }
 
-impl fmt::Debug for Workspace {
+impl fmt::Debug for Repository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Workspace")
+        f.debug_struct("Repository")
             .field("git_dir", &self.git_dir)
             .field("remote", &self.remote_display)
             .finish()
     }
 }
 
-impl Drop for Workspace {
+impl Drop for Repository {
     fn drop(&mut self) {
         if let Some(tmp) = &self._tmp {
             crate::atomic::forget(tmp.path());
@@ -127,38 +189,89 @@ impl Drop for Workspace {
     }
 }
 
-impl Workspace {
-    /// A user's clone at `path` (any directory inside it), pushing to its remote `remote_name`.
-    /// Returns `Ok(None)` when `path` is a repository without that remote (a bare "server"
-    /// repository given by path), which callers then treat as a URL.
-    pub fn open_clone(path: &Path, remote_name: &str) -> Result<Option<Self>> {
-        let repo = gix::discover(path).map_err(|e| {
-            failed(
-                format_args!("{} is not a Git repository", path.display()),
-                e,
-            )
+impl Repository {
+    /// The repository containing `dir` (discovered like git does), to read its history.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let shown = dir.display().to_string();
+        let repo = gix::discover(dir).map_err(|e| {
+            GitError::Failed(format!(
+                "{shown}: not a git repository ({})",
+                first_line(&e.to_string())
+            ))
         })?;
-        let url = repo
-            .config_snapshot()
-            .string(format!("remote.{remote_name}.url").as_str())
-            .map(|u| u.to_string());
-        let Some(url) = url else { return Ok(None) };
         let git_dir = repo.git_dir().to_path_buf();
-        Ok(Some(Workspace {
+        Ok(Repository {
             repo,
             git_dir,
-            remote: remote_name.to_owned(),
-            remote_display: redact_url(&url),
+            remote: None,
+            remote_display: String::new(),
+            shown,
             scratch: false,
+            tool: String::new(),
             _tmp: None,
-        }))
+        })
+    }
+
+    /// A repository given by path to push to: a user's clone (any directory inside it) and its
+    /// remote `remote` (default `origin`), or — when no remote was asked for and a bare
+    /// repository has no `origin` — that bare repository itself, used like a URL.
+    ///
+    /// A clone without the remote is an error (a typo in the remote's name must not push into
+    /// the clone itself), and so is a remote that points back at the repository: a clone's own
+    /// branches are never moved.
+    pub fn open_target(path: &Path, remote: Option<&str>, tool: &str) -> Result<Self> {
+        let shown = path.display().to_string();
+        let repo = gix::discover(path).map_err(|e| {
+            GitError::Setup(format!(
+                "{shown} is not a Git repository ({})",
+                first_line(&e.to_string())
+            ))
+        })?;
+        let name = remote.unwrap_or("origin");
+        let config = repo.config_snapshot();
+        let url = config
+            .string(format!("remote.{name}.url").as_str())
+            .map(|u| u.to_string());
+        let remotes: Vec<String> = repo.remote_names().iter().map(|n| n.to_string()).collect();
+        let git_dir = repo.git_dir().to_path_buf();
+        let Some(url) = url else {
+            if remote.is_none() && repo.workdir().is_none() {
+                let abs = std::fs::canonicalize(&git_dir)
+                    .map_err(|e| GitError::Setup(format!("{}: {e}", git_dir.display())))?;
+                return Self::scratch(&format!("file://{}", abs.display()), tool);
+            }
+            let known = if remotes.is_empty() {
+                "it has no remotes".to_owned()
+            } else {
+                format!("its remotes: {}", remotes.join(", "))
+            };
+            return Err(GitError::Setup(format!(
+                "{shown}: the repository has no remote {name:?} ({known})"
+            )));
+        };
+        if points_to(&url, &git_dir, repo.workdir()) {
+            return Err(GitError::Setup(format!(
+                "{shown}: remote {name:?} ({}) is the repository itself",
+                redact_url(&url)
+            )));
+        }
+        Ok(Repository {
+            repo,
+            git_dir,
+            remote: Some(name.to_owned()),
+            remote_display: redact_url(&url),
+            shown,
+            scratch: false,
+            tool: tool.to_owned(),
+            _tmp: None,
+        })
     }
 
     /// A fresh, empty bare repository in a temporary directory that fetches from `url`
-    /// (removed when the workspace is dropped).
-    pub fn scratch(url: &str) -> Result<Self> {
+    /// (removed when the repository is dropped, or on Ctrl-C).
+    pub fn scratch(url: &str, tool: &str) -> Result<Self> {
         let tmp = tempfile::Builder::new()
-            .prefix("git-promote-")
+            .prefix(&format!("{tool}-"))
             .tempdir()
             .map_err(|e| failed("cannot create a temporary directory", e))?;
         // Ctrl-C exits without running destructors; the entry point removes what is remembered.
@@ -166,14 +279,6 @@ impl Workspace {
         let git_dir = tmp.path().join("repo.git");
         let repo = gix::init_bare(&git_dir)
             .map_err(|e| failed("cannot create a scratch repository", e))?;
-        let ws = Workspace {
-            repo,
-            git_dir,
-            remote: url.to_owned(),
-            remote_display: redact_url(url),
-            scratch: true,
-            _tmp: Some(tmp),
-        };
         // Blobs are fetched lazily (a promisor remote) when one is read; trees are all we need.
         // Written directly: one `git config` process per key costs more than the whole edit.
         // A throw-away repository needs no housekeeping after fetches.
@@ -181,14 +286,67 @@ impl Workspace {
         let section = format!(
             "[remote \"origin\"]\n\turl = \"{quoted}\"\n\tpromisor = true\n\tpartialclonefilter = blob:none\n[maintenance]\n\tauto = false\n[gc]\n\tauto = 0\n"
         );
-        let config = ws.git_dir.join("config");
+        let config = git_dir.join("config");
         let mut text = std::fs::read_to_string(&config)
             .map_err(|e| failed("cannot read the scratch config", e))?;
         text.push_str(&section);
         std::fs::write(&config, text).map_err(|e| failed("cannot write the scratch config", e))?;
-        let mut ws = ws;
-        ws.remote = "origin".to_owned();
-        Ok(ws)
+        Ok(Repository {
+            repo,
+            git_dir,
+            remote: Some("origin".to_owned()),
+            remote_display: redact_url(url),
+            shown: redact_url(url),
+            scratch: true,
+            tool: tool.to_owned(),
+            _tmp: Some(tmp),
+        })
+    }
+
+    /// Whether our scratch repository is gone: only the Ctrl-C handler removes it while we run
+    /// (it removes pending temporary paths before exiting 130), so a failure then is the
+    /// interruption's doing, not an error of its own.
+    fn vanished(&self) -> bool {
+        self._tmp.is_some() && !self.git_dir.exists()
+    }
+
+    /// The remote `git fetch` and `git push` use.
+    fn remote(&self) -> Result<&str> {
+        self.remote
+            .as_deref()
+            .ok_or_else(|| GitError::Setup(format!("{}: opened without a remote", self.shown)))
+    }
+
+    /// The repository as named in messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Registers with the process-wide scrubber the credentials git may send for this
+    /// repository and a server may echo back: the remote URL's userinfo, and the values of
+    /// `http.extraHeader` (CI systems put `Authorization: Basic …` there), decoded too.
+    pub fn register_credentials(&self) {
+        if let Some(url) = self.remote_url() {
+            crate::scrub::register_url(&url);
+        }
+        let Ok(headers) = self.git(&["config", "--get-regexp", r"^http\..*extraheader$"]) else {
+            return;
+        };
+        for line in headers.lines() {
+            let Some((_, header)) = line.split_once(' ') else {
+                continue;
+            };
+            let value = header.split_once(':').map_or(header, |(_, v)| v).trim();
+            // `Basic dXNlcjpwYXNz` / `Bearer tok`: the credential is the last word.
+            let credential = value.rsplit(' ').next().unwrap_or(value);
+            crate::scrub::register(credential);
+            use base64::Engine as _;
+            if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credential) {
+                if let Ok(pair) = String::from_utf8(decoded) {
+                    crate::scrub::register(&pair);
+                }
+            }
+        }
     }
 
     /// The remote as shown to users.
@@ -198,10 +356,15 @@ impl Workspace {
 
     /// The remote's URL as configured (may hold credentials: never print it).
     pub fn remote_url(&self) -> Option<String> {
+        let remote = self.remote.as_deref()?;
+        // Not through `git()`: its error path scrubs with this very URL.
         let out = self
-            .git(&["config", "--get", &format!("remote.{}.url", self.remote)])
-            .ok()?;
-        Some(out.trim().to_owned())
+            .command()
+            .args(["config", "--get", &format!("remote.{remote}.url")])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// The git directory objects are written to.
@@ -232,6 +395,8 @@ impl Workspace {
             .map_err(|e| failed("cannot run git (is it installed?)", e))?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else if interrupted(&out.status) || self.vanished() {
+            Err(GitError::Interrupted)
         } else {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let what = args.first().copied().unwrap_or("git");
@@ -242,7 +407,8 @@ impl Workspace {
         }
     }
 
-    /// Removes the remote URL's credentials from a message, wherever git printed them.
+    /// Removes credentials from a message, wherever git printed them: the remote URL's own,
+    /// and everything registered with the process-wide scrubber.
     fn scrub(&self, message: &str) -> String {
         let mut out = message.to_owned();
         if let Some(url) = self.remote_url() {
@@ -251,7 +417,7 @@ impl Workspace {
                 out = out.replace(&url, &clean);
             }
         }
-        out
+        crate::scrub::scrub(&out).into_owned()
     }
 
     /// The remote's branches and default branch (`git ls-remote --symref`).
@@ -259,7 +425,7 @@ impl Workspace {
         let out = self.git(&[
             "ls-remote",
             "--symref",
-            &self.remote,
+            self.remote()?,
             "HEAD",
             "refs/heads/*",
         ])?;
@@ -285,11 +451,11 @@ impl Workspace {
     }
 
     /// Fetches `branches` from the remote and returns their tips (absent branches are left
-    /// out). In a scratch clone the fetch is shallow for [`History::Tip`] and blobless.
+    /// out). In a scratch clone the fetch is shallow for [`Depth::Tip`] and blobless.
     pub fn fetch(
         &mut self,
         branches: &[&str],
-        history: History,
+        history: Depth,
     ) -> Result<BTreeMap<String, ObjectId>> {
         let mut tips = BTreeMap::new();
         if branches.is_empty() {
@@ -302,21 +468,26 @@ impl Workspace {
             "--no-write-commit-graph".into(),
         ];
         if self.scratch {
-            if history == History::Tip {
+            if history == Depth::Tip {
                 args.push("--depth=1".into());
             } else if self.git_dir.join("shallow").exists() {
                 args.push("--unshallow".into());
             }
             args.push("--filter=blob:none".into());
         }
-        args.push(self.remote.clone());
+        args.push(self.remote()?.to_owned());
         for b in branches {
             args.push(format!("refs/heads/{b}"));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.git(&args)?;
-        let fetch_head = std::fs::read_to_string(self.git_dir.join("FETCH_HEAD"))
-            .map_err(|e| failed("cannot read FETCH_HEAD", e))?;
+        let fetch_head = std::fs::read_to_string(self.git_dir.join("FETCH_HEAD")).map_err(|e| {
+            if self.vanished() {
+                GitError::Interrupted
+            } else {
+                failed("cannot read FETCH_HEAD", e)
+            }
+        })?;
         for line in fetch_head.lines() {
             // <sha> TAB [not-for-merge] TAB branch 'name' of <url>
             let mut parts = line.splitn(3, '\t');
@@ -344,7 +515,7 @@ impl Workspace {
         &mut self,
         refs: &RemoteRefs,
         branches: &[&str],
-        history: History,
+        history: Depth,
     ) -> Result<BTreeMap<String, ObjectId>> {
         let mut wanted: Vec<&str> = branches
             .iter()
@@ -410,7 +581,7 @@ impl Workspace {
         Ok(entry.map(|e| (e.object_id(), e.mode().is_tree())))
     }
 
-    /// Every file below the tree `tree` (recursively), by path relative to it.
+    /// Every file (and symbolic link) below the tree `tree`, recursively, by path relative to it.
     pub fn files(&self, tree: ObjectId) -> Result<BTreeMap<String, FileEntry>> {
         let mut out = BTreeMap::new();
         self.walk(tree, String::new(), &mut out)?;
@@ -432,12 +603,19 @@ impl Workspace {
             let name = format!("{prefix}{}", entry.filename.to_str_lossy());
             if entry.mode.is_tree() {
                 self.walk(entry.oid.to_owned(), format!("{name}/"), out)?;
-            } else if entry.mode.is_blob() {
+            } else if entry.mode.is_blob_or_symlink() {
+                let mode = if entry.mode.is_link() {
+                    FileMode::Symlink
+                } else if entry.mode.is_executable() {
+                    FileMode::Executable
+                } else {
+                    FileMode::Regular
+                };
                 out.insert(
                     name,
                     FileEntry {
                         id: entry.oid.to_owned(),
-                        executable: entry.mode.is_executable(),
+                        mode,
                     },
                 );
             }
@@ -481,6 +659,8 @@ impl Workspace {
             .map_err(|e| failed("cannot run git", e))?;
         if out.status.success() {
             Ok(out.stdout)
+        } else if interrupted(&out.status) || self.vanished() {
+            Err(GitError::Interrupted)
         } else {
             Err(GitError::Failed(self.scrub(&format!(
                 "cannot read blob {id}: {}",
@@ -493,13 +673,8 @@ impl Workspace {
     pub fn build_tree(&self, files: &BTreeMap<String, FileEntry>) -> Result<ObjectId> {
         let mut editor = self.editor(self.empty_tree())?;
         for (path, entry) in files {
-            let kind = if entry.executable {
-                EntryKind::BlobExecutable
-            } else {
-                EntryKind::Blob
-            };
             editor
-                .upsert(components(path)?, kind, entry.id)
+                .upsert(components(path)?, entry.mode.kind(), entry.id)
                 .map_err(|e| failed(format_args!("cannot place {path}"), e))?;
         }
         self.write_edit(&mut editor)
@@ -550,10 +725,11 @@ impl Workspace {
     }
 
     /// Writes a commit of `tree` on top of `parents`. Author and committer are who git would
-    /// use here (`GIT_AUTHOR_*`, `GIT_COMMITTER_*`, `user.name`…), else `git-promote`.
+    /// use here (`GIT_AUTHOR_*`, `GIT_COMMITTER_*`, `user.name`…), else the tool
+    /// (`tool <tool@localhost>`).
     pub fn commit(&self, tree: ObjectId, parents: &[ObjectId], message: &str) -> Result<ObjectId> {
-        let author = self.identity("GIT_AUTHOR_IDENT");
-        let committer = self.identity("GIT_COMMITTER_IDENT");
+        let author = self.identity("GIT_AUTHOR_IDENT")?;
+        let committer = self.identity("GIT_COMMITTER_IDENT")?;
         let commit = gix::objs::Commit {
             tree,
             parents: parents.iter().copied().collect(),
@@ -569,22 +745,31 @@ impl Workspace {
             .map_err(|e| failed("cannot write commit", e))
     }
 
-    fn identity(&self, var: &str) -> gix::actor::Signature {
+    fn identity(&self, var: &str) -> Result<gix::actor::Signature> {
+        let line = match self.git(&["var", var]) {
+            Ok(line) => parse_ident(line.trim()),
+            Err(GitError::Interrupted) => return Err(GitError::Interrupted),
+            Err(_) => None,
+        };
+        if let Some(sig) = line {
+            return Ok(sig);
+        }
+        if self.tool.is_empty() {
+            return Err(GitError::Setup(format!(
+                "no {var} for a commit: set user.name and user.email"
+            )));
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let fallback = gix::actor::Signature {
-            name: "git-promote".into(),
-            email: "git-promote@localhost".into(),
+        Ok(gix::actor::Signature {
+            name: self.tool.as_str().into(),
+            email: format!("{}@localhost", self.tool).into(),
             time: gix::date::Time {
                 seconds: now,
                 offset: 0,
             },
-        };
-        let Ok(line) = self.git(&["var", var]) else {
-            return fallback;
-        };
-        parse_ident(line.trim()).unwrap_or(fallback)
+        })
     }
 
     /// Pushes `commit` to `refs/heads/<branch>`. A shared branch (`lease = None`) only moves
@@ -599,8 +784,8 @@ impl Workspace {
         let refname = format!("refs/heads/{branch}");
         let mut args = vec![
             "push".to_owned(),
+            // Not --quiet: it drops the porcelain status lines we read.
             "--porcelain".to_owned(),
-            "--quiet".to_owned(),
         ];
         if self.scratch {
             // A thin pack deltas against the remote's blobs, which a blobless clone would first
@@ -611,9 +796,9 @@ impl Workspace {
             let expect = expected.map(|id| id.to_string()).unwrap_or_default();
             args.push(format!("--force-with-lease={refname}:{expect}"));
         }
-        args.push(self.remote.clone());
+        args.push(self.remote()?.to_owned());
         args.push(format!("{commit}:{refname}"));
-        self.push_raw(&args, branch)
+        self.push_raw(&args, branch, &refname)
     }
 
     /// Deletes a branch on the remote, if it is still at `expected`.
@@ -621,21 +806,21 @@ impl Workspace {
         let refname = format!("refs/heads/{branch}");
         let args = vec![
             "push".to_owned(),
+            // Not --quiet: it drops the porcelain status lines we read.
             "--porcelain".to_owned(),
-            "--quiet".to_owned(),
             format!("--force-with-lease={refname}:{expected}"),
-            self.remote.clone(),
+            self.remote()?.to_owned(),
             format!(":{refname}"),
         ];
-        match self.push_raw(&args, branch)? {
-            Push::Done => Ok(()),
+        match self.push_raw(&args, branch, &refname)? {
+            Push::Done(_) => Ok(()),
             Push::Stale => Err(GitError::Failed(format!(
                 "{branch} moved on the remote; not deleting it"
             ))),
         }
     }
 
-    fn push_raw(&self, args: &[String], branch: &str) -> Result<Push> {
+    fn push_raw(&self, args: &[String], branch: &str, refname: &str) -> Result<Push> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self
             .command()
@@ -644,8 +829,32 @@ impl Workspace {
             .map_err(|e| failed("cannot run git (is it installed?)", e))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
+        if interrupted(&out.status) || self.vanished() {
+            return Err(GitError::Interrupted);
+        }
         if out.status.success() {
-            return Ok(Push::Done);
+            // Porcelain: one line per ref, `<flag> TAB <from>:<to> TAB <summary>`. Only a ref
+            // git reports as updated (fast-forward, forced, new, deleted) counts as pushed.
+            let updated = stdout.lines().any(|line| {
+                let mut parts = line.split('\t');
+                matches!(
+                    (parts.next(), parts.next()),
+                    (Some(" " | "+" | "*" | "-"), Some(r)) if r.ends_with(&format!(":{refname}"))
+                )
+            });
+            if !updated {
+                return Err(GitError::Failed(self.scrub(&format!(
+                    "git push did not update {refname} on {}: {}",
+                    self.remote_display,
+                    one_line(&format!("{stdout}\n{stderr}"))
+                ))));
+            }
+            let messages = stderr
+                .lines()
+                .filter_map(|l| l.strip_prefix("remote: "))
+                .map(|l| self.scrub(l.trim_end()))
+                .collect();
+            return Ok(Push::Done(messages));
         }
         // Porcelain lines: <flag> TAB <from>:<to> TAB <summary> (<reason>)
         for line in stdout.lines() {
@@ -696,20 +905,45 @@ impl Workspace {
         Ok(out)
     }
 
-    /// Resolves a revision (`HEAD~2`, a sha, a branch) in this repository.
+    /// Resolves a revision (`HEAD~2`, a sha, a branch) in this repository. The error names
+    /// the revision, not the parser's internals.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
-        let id = self
-            .repo
-            .rev_parse_single(rev)
-            .map_err(|e| failed(format_args!("unknown revision {rev}"), e))?;
-        let object = id
-            .object()
-            .map_err(|e| failed(format_args!("unknown revision {rev}"), e))?;
+        let unknown = || {
+            GitError::Failed(format!(
+                "unknown revision {rev:?}: no such commit in {}",
+                self.shown
+            ))
+        };
+        let id = self.repo.rev_parse_single(rev).map_err(|_| unknown())?;
+        let object = id.object().map_err(|_| unknown())?;
         let commit = object
             .peel_to_commit()
-            .map_err(|e| failed(format_args!("{rev} is not a commit"), e))?;
+            .map_err(|_| GitError::Failed(format!("{rev:?} is not a commit")))?;
         Ok(commit.id)
     }
+}
+
+/// Whether a remote URL (a path or `file://` URL) names this very repository.
+fn points_to(url: &str, git_dir: &Path, workdir: Option<&Path>) -> bool {
+    let path = match url.strip_prefix("file://") {
+        Some(p) => PathBuf::from(p),
+        None if !url.contains("://") && !url.contains(':') => PathBuf::from(url),
+        None => return false,
+    };
+    // A relative remote path is relative to the work tree (or the git dir of a bare one).
+    let base = workdir.unwrap_or(git_dir);
+    let Ok(target) = std::fs::canonicalize(base.join(path)) else {
+        return false;
+    };
+    [Some(git_dir), workdir]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .any(|p| p == target)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
 }
 
 /// A relative path's components, refusing what Git must never check out (`..`, `.git`, empty
@@ -764,7 +998,7 @@ fn parse_ident(line: &str) -> Option<gix::actor::Signature> {
     })
 }
 
-/// What [`Workspace::commit_info`] reads.
+/// What [`Repository::commit_info`] reads.
 #[derive(Debug, Clone)]
 pub struct CommitInfo {
     pub id: ObjectId,

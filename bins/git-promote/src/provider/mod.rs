@@ -1,9 +1,13 @@
 //! Pull requests on the Git hosts we support, through each host's documented REST API:
-//! GitHub (and GitHub Enterprise), GitLab, Azure DevOps (Azure Repos) and Gitea (and Forgejo).
+//! GitHub (and GitHub Enterprise), GitLab, Azure DevOps (Azure Repos), Gitea (and Forgejo),
+//! Bitbucket Cloud and Bitbucket Data Center. On any other Git server (a plain one, Gerrit…)
+//! `none` pushes the promotion branch only and shows the server's hint for opening the pull
+//! request, as `git push` does.
 //!
 //! Which host, which repository and which API endpoint come from flags, the config file, or the
 //! remote URL, in that order. Tokens come from the environment variables each host's own CLI and
-//! CI use; they are sent only in the auth header and scrubbed from every message we print.
+//! CI use; they are sent only in the auth header, registered with the process-wide scrubber, and
+//! scrubbed from every message we build here as well.
 
 use std::time::Duration;
 
@@ -12,6 +16,8 @@ use serde_json::Value;
 use crate::error::PromoteError;
 
 pub mod azure;
+pub mod bitbucket;
+pub mod bitbucket_server;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
@@ -52,27 +58,68 @@ pub trait Provider {
     /// Merge once the checks pass (GitHub auto-merge, GitLab auto-merge, Azure auto-complete,
     /// Gitea scheduled merge).
     fn auto_merge(&self, pr: &PullRequest) -> Result<(), PromoteError>;
+    /// Whether [`Provider::auto_merge`] can work here; asked before anything is pushed.
+    fn check_auto_merge(&self) -> Result<(), PromoteError> {
+        Ok(())
+    }
     fn state(&self, pr: &PullRequest) -> Result<State, PromoteError>;
 }
 
 /// The supported hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Github,
     Gitlab,
     Azure,
     Gitea,
+    /// Bitbucket Cloud (bitbucket.org), REST 2.0.
+    Bitbucket,
+    /// Bitbucket Data Center (formerly Server), REST 1.0.
+    BitbucketServer,
 }
 
+/// The value of `--provider` (and the config's `provider.type`) that means "no host API: push
+/// the promotion branch and show how to open the pull request".
+pub const NONE: &str = "none";
+
 impl Kind {
+    /// The names `--provider` takes (aliases are accepted in the config file too).
+    pub const NAMES: [&'static str; 7] = [
+        "github",
+        "gitlab",
+        "azure",
+        "gitea",
+        "bitbucket",
+        "bitbucket-server",
+        NONE,
+    ];
+
     pub fn parse(s: &str) -> Option<Kind> {
         match s.to_ascii_lowercase().as_str() {
             "github" => Some(Kind::Github),
             "gitlab" => Some(Kind::Gitlab),
             "azure" | "azure-devops" | "azuredevops" => Some(Kind::Azure),
             "gitea" | "forgejo" => Some(Kind::Gitea),
+            "bitbucket" | "bitbucket-cloud" => Some(Kind::Bitbucket),
+            "bitbucket-server" | "bitbucket-datacenter" | "bitbucket-data-center" => {
+                Some(Kind::BitbucketServer)
+            }
             _ => None,
         }
+    }
+
+    /// Every token variable of every host (all of them are secrets the scrubber must know).
+    pub fn all_token_vars() -> impl Iterator<Item = &'static str> {
+        [
+            Kind::Github,
+            Kind::Gitlab,
+            Kind::Azure,
+            Kind::Gitea,
+            Kind::Bitbucket,
+            Kind::BitbucketServer,
+        ]
+        .into_iter()
+        .flat_map(|k| k.token_vars().iter().copied())
     }
 
     /// Guesses the host from a remote URL (`https://`, `ssh://` or `git@host:path`).
@@ -89,6 +136,10 @@ impl Kind {
             Some(Kind::Gitlab)
         } else if host.contains("gitea") || host.contains("forgejo") || host == "codeberg.org" {
             Some(Kind::Gitea)
+        } else if host == "bitbucket.org" {
+            Some(Kind::Bitbucket)
+        } else if host.contains("bitbucket") {
+            Some(Kind::BitbucketServer)
         } else {
             None
         }
@@ -101,6 +152,7 @@ impl Kind {
             Kind::Gitlab => &["GITLAB_TOKEN", "GL_TOKEN"],
             Kind::Azure => &["AZURE_DEVOPS_EXT_PAT", "SYSTEM_ACCESSTOKEN"],
             Kind::Gitea => &["GITEA_TOKEN", "FORGEJO_TOKEN"],
+            Kind::Bitbucket | Kind::BitbucketServer => &["BITBUCKET_TOKEN"],
         }
     }
 }
@@ -135,26 +187,30 @@ pub struct Settings {
     pub token_var: &'static str,
 }
 
-/// Chooses host, API endpoint, repository and token. Fails before anything is pushed.
+/// Chooses host, API endpoint, repository and token, or `None` for `none` (no host API).
+/// Fails before anything is pushed.
 pub fn resolve(
     kind: Option<&str>,
     api: Option<&str>,
     repository: Option<&str>,
     remote_url: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Settings, PromoteError> {
+) -> Result<Option<Settings>, PromoteError> {
     let kind = match kind {
+        Some(k) if k.eq_ignore_ascii_case(NONE) => return Ok(None),
         Some(k) => Kind::parse(k).ok_or_else(|| {
             PromoteError::Usage(format!(
-                "unknown provider {k:?} (known: github, gitlab, azure, gitea)"
+                "unknown provider {k:?} (known: {})",
+                Kind::NAMES.join(", ")
             ))
         })?,
         None => remote_url.and_then(Kind::detect).ok_or_else(|| {
             PromoteError::Usage(format!(
-                "cannot tell which Git host {} is: pass --provider github|gitlab|azure|gitea",
+                "cannot tell which Git host {} is: pass --provider {} (none: push the promotion branch only)",
                 remote_url
-                    .map(gitops::git::repo::redact_url)
-                    .unwrap_or_else(|| "the remote".to_owned())
+                    .map(gitops::git::redact_url)
+                    .unwrap_or_else(|| "the remote".to_owned()),
+                Kind::NAMES.join("|")
             ))
         })?,
     };
@@ -172,7 +228,7 @@ pub fn resolve(
     };
     let api = match (api, &remote) {
         (Some(a), _) => a.trim_end_matches('/').to_owned(),
-        (None, Some((host, _))) => default_api(kind, host, &repository),
+        (None, Some((host, path))) => default_api(kind, host, path, &repository),
         (None, None) => {
             return Err(PromoteError::Usage(
                 "cannot tell the Git host's API address: pass --api-url URL".to_owned(),
@@ -195,13 +251,28 @@ pub fn resolve(
             "Azure DevOps repository {repository:?} must be ORGANIZATION/PROJECT/REPOSITORY"
         )));
     }
-    Ok(Settings {
+    let two = |what: &str| {
+        if repository.split('/').count() == 2 && !repository.split('/').any(str::is_empty) {
+            Ok(())
+        } else {
+            Err(PromoteError::Usage(format!(
+                "{} repository {repository:?} must be {what}",
+                name(kind)
+            )))
+        }
+    };
+    match kind {
+        Kind::Bitbucket => two("WORKSPACE/REPOSITORY")?,
+        Kind::BitbucketServer => two("PROJECT/REPOSITORY")?,
+        _ => {}
+    }
+    Ok(Some(Settings {
         kind,
         api,
         repository,
         token,
         token_var,
-    })
+    }))
 }
 
 fn name(kind: Kind) -> &'static str {
@@ -210,6 +281,8 @@ fn name(kind: Kind) -> &'static str {
         Kind::Gitlab => "GitLab",
         Kind::Azure => "Azure DevOps",
         Kind::Gitea => "Gitea",
+        Kind::Bitbucket => "Bitbucket Cloud",
+        Kind::BitbucketServer => "Bitbucket Data Center",
     }
 }
 
@@ -225,12 +298,30 @@ fn remote_repository(kind: Kind, path: &str) -> String {
                 .collect();
             parts.join("/")
         }
+        // https://HOST[/CONTEXT]/scm/PROJECT/REPO.git; ssh://git@HOST:7999/PROJECT/REPO.git
+        Kind::BitbucketServer => match path.split_once("scm/") {
+            Some((_, rest)) => rest.to_owned(),
+            None => path.to_owned(),
+        },
         _ => path.to_owned(),
     }
 }
 
-fn default_api(kind: Kind, host: &str, repository: &str) -> String {
+/// The context path a Bitbucket Data Center runs under (`https://host/bitbucket/scm/…`).
+fn server_context(path: &str) -> &str {
+    match path.split_once("scm/") {
+        Some((context, _)) => context.trim_matches('/'),
+        None => "",
+    }
+}
+
+fn default_api(kind: Kind, host: &str, path: &str, repository: &str) -> String {
     match kind {
+        Kind::Bitbucket => "https://api.bitbucket.org/2.0".to_owned(),
+        Kind::BitbucketServer => match server_context(path) {
+            "" => format!("https://{host}/rest/api/1.0"),
+            context => format!("https://{host}/{context}/rest/api/1.0"),
+        },
         Kind::Github if host == "github.com" => "https://api.github.com".to_owned(),
         Kind::Github => format!("https://{host}/api/v3"),
         Kind::Gitlab => format!("https://{host}/api/v4"),
@@ -250,6 +341,11 @@ pub fn connect(settings: Settings) -> Result<Box<dyn Provider>, PromoteError> {
         Kind::Gitlab => Box::new(gitlab::GitLab::new(http, &settings.repository)),
         Kind::Azure => Box::new(azure::Azure::new(http, &settings.repository)),
         Kind::Gitea => Box::new(gitea::Gitea::new(http, &settings.repository)),
+        Kind::Bitbucket => Box::new(bitbucket::Bitbucket::new(http, &settings.repository)),
+        Kind::BitbucketServer => Box::new(bitbucket_server::BitbucketServer::new(
+            http,
+            &settings.repository,
+        )),
     })
 }
 
@@ -281,9 +377,13 @@ impl Http {
                 vec![("Authorization", format!("Basic {basic}"))]
             }
             Kind::Gitea => vec![("Authorization", format!("token {}", s.token))],
+            // Access tokens (repository, project, workspace or HTTP access tokens) as Bearer.
+            Kind::Bitbucket | Kind::BitbucketServer => {
+                vec![("Authorization", format!("Bearer {}", s.token))]
+            }
         };
         let client = reqwest::blocking::Client::builder()
-            .user_agent(concat!("git-promote/", env!("CARGO_PKG_VERSION")))
+            .user_agent(format!("{}/{}", crate::TOOL, env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| PromoteError::Provider(format!("cannot set up an HTTP client: {e}")))?;
@@ -338,7 +438,9 @@ impl Http {
         let path = url.strip_prefix(&self.api).unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
         let msg = format!("{} API: {method} {path}: {err}", self.provider);
-        PromoteError::Provider(redact(&msg, &self.token))
+        // The scrubber knows the token (registered at start); the local redaction also covers
+        // a library caller that never registered it.
+        PromoteError::Provider(gitops::scrub::scrub(&redact(&msg, &self.token)).into_owned())
     }
 }
 
@@ -347,6 +449,9 @@ fn error_detail(text: &str) -> String {
     let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let msg = v
         .get("message")
+        // Bitbucket Cloud: {"error": {"message": …}}; Data Center: {"errors": [{"message": …}]}.
+        .or_else(|| v.pointer("/error/message"))
+        .or_else(|| v.pointer("/errors/0/message"))
         .or_else(|| v.get("error"))
         .or_else(|| v.get("errors"))
         .map(|m| match m {
@@ -430,7 +535,9 @@ mod tests {
     #[test]
     fn settings_come_from_the_remote() {
         let env = env_with(&[("GITHUB_TOKEN", "t0ken")]);
-        let s = resolve(None, None, None, Some("https://github.com/o/r.git"), &env).unwrap();
+        let s = resolve(None, None, None, Some("https://github.com/o/r.git"), &env)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (s.kind, s.api.as_str(), s.repository.as_str()),
             (Kind::Github, "https://api.github.com", "o/r")
@@ -443,6 +550,7 @@ mod tests {
             Some("https://org@dev.azure.com/org/proj/_git/repo"),
             &env,
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             (s.api.as_str(), s.repository.as_str()),
@@ -456,11 +564,74 @@ mod tests {
             Some("git@gitlab.example.com:g/s/p.git"),
             &env,
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             (s.api.as_str(), s.repository.as_str()),
             ("https://gitlab.example.com/api/v4", "g/s/p")
         );
+    }
+
+    #[test]
+    fn bitbucket_cloud_and_data_center_come_from_the_remote() {
+        let env = env_with(&[("BITBUCKET_TOKEN", "bbtok")]);
+        let s = resolve(
+            None,
+            None,
+            None,
+            Some("git@bitbucket.org:acme/gitops.git"),
+            &env,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (s.kind, s.api.as_str(), s.repository.as_str()),
+            (
+                Kind::Bitbucket,
+                "https://api.bitbucket.org/2.0",
+                "acme/gitops"
+            )
+        );
+        let s = resolve(
+            None,
+            None,
+            None,
+            Some("https://bitbucket.example.com/context/scm/PLAT/gitops.git"),
+            &env,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (s.kind, s.api.as_str(), s.repository.as_str()),
+            (
+                Kind::BitbucketServer,
+                "https://bitbucket.example.com/context/rest/api/1.0",
+                "PLAT/gitops"
+            )
+        );
+        let s = resolve(
+            None,
+            None,
+            None,
+            Some("ssh://git@bitbucket.example.com:7999/plat/gitops.git"),
+            &env,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (s.api.as_str(), s.repository.as_str()),
+            ("https://bitbucket.example.com/rest/api/1.0", "plat/gitops")
+        );
+        let e = resolve(
+            Some("bitbucket"),
+            Some("http://h"),
+            Some("a/b/c"),
+            None,
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("must be WORKSPACE/REPOSITORY"), "{e}");
     }
 
     #[test]
@@ -474,10 +645,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "no token for GitHub: set GITHUB_TOKEN or GH_TOKEN");
-        let e = resolve(Some("bitbucket"), None, None, None, &none)
+        let e = resolve(Some("bitbucked"), None, None, None, &none)
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown provider"), "{e}");
+        assert!(e.contains("bitbucket-server, none"), "{e}");
+        assert!(resolve(Some("none"), None, None, Some("file:///x"), &none)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -506,6 +681,14 @@ mod tests {
         assert_eq!(
             error_detail(r#"{"message":"Validation Failed\nmore"}"#),
             "Validation Failed"
+        );
+        assert_eq!(
+            error_detail(r#"{"type":"error","error":{"message":"Repository not found"}}"#),
+            "Repository not found"
+        );
+        assert_eq!(
+            error_detail(r#"{"errors":[{"context":null,"message":"Only one pull request"}]}"#),
+            "Only one pull request"
         );
     }
 }
