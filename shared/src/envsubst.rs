@@ -93,6 +93,7 @@ pub fn substitute(
         pos: 0,
         file,
         first_line,
+        depth: 0,
     };
     let nodes = parser.parse_top()?;
     let mut out = String::with_capacity(text.len());
@@ -128,7 +129,13 @@ struct Parser<'a> {
     pos: usize,
     file: &'a Arc<str>,
     first_line: usize,
+    /// How many `${` are open at `pos` (defaults nest: `${a:=${b}}`).
+    depth: usize,
 }
+
+/// How deeply substitutions may nest in defaults: parsing and evaluating recurse once per
+/// level, so 100,000 nested `${a:=` would overflow the stack instead of failing.
+const MAX_NESTING: usize = 64;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<char> {
@@ -215,6 +222,19 @@ impl Parser<'_> {
 
     /// Parses from `${` to its `}`.
     fn parse_func(&mut self) -> Result<Func> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.error(
+                self.pos,
+                format!("substitutions nested deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth += 1;
+        let func = self.parse_one_func();
+        self.depth -= 1;
+        func
+    }
+
+    fn parse_one_func(&mut self) -> Result<Func> {
         let at = self.pos;
         self.pos += 2;
         let func = |param: String, op: &str, args| Func {
@@ -818,6 +838,25 @@ mod tests {
             .map(|(n, at)| format!("{n}@{at}"))
             .collect();
         assert_eq!(got, ["A@f.yaml:10:4", "C@f.yaml:12:4"]);
+    }
+
+    #[test]
+    fn deep_nesting_fails_instead_of_overflowing_the_stack() {
+        let text = format!("k: {}\n", "${a:=".repeat(100_000));
+        let mut undefined = Vec::new();
+        let err = substitute(
+            &text,
+            &vars(),
+            Mode::Strict,
+            &Arc::from("f.yaml"),
+            3,
+            &mut undefined,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.yaml:3:324: substitutions nested deeper than 64 levels"
+        );
     }
 
     #[test]

@@ -390,6 +390,7 @@ pub fn looks_like_json(text: &str) -> bool {
 }
 
 fn parse_json_stream(text: &str, file: &Arc<str>, out: &mut Vec<Object>) -> Result<()> {
+    check_depth(text, file, 1)?;
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     loop {
         let start = stream.byte_offset();
@@ -453,9 +454,86 @@ pub fn content_line(doc: &Document<'_>) -> usize {
     doc.first_line
 }
 
+/// The deepest nesting of collections accepted in YAML and JSON input: the recursion limit of
+/// the parsers underneath (serde_yaml and serde_json stop at 128), checked up front by
+/// [`check_depth`], because libyaml needs time quadratic in the depth of flow collections
+/// before it gets there (100,000 levels of `[` took 40 s). Kubernetes objects nest a few dozen
+/// levels at most; go-yaml (kustomize, kubectl) stops at 10,000.
+pub const MAX_DEPTH: usize = 128;
+
+/// Fails, naming `file:line:col`, when a YAML or JSON text nests flow collections (`[`, `{`)
+/// or block collections on one line (`- - -`) deeper than [`MAX_DEPTH`]. One linear pass over
+/// the text; brackets inside quoted scalars and comments do not count, and `first_line` is the
+/// text's first line in the file.
+pub fn check_depth(text: &str, file: &str, first_line: usize) -> Result<()> {
+    let too_deep = |line: usize, column: usize| Error::Syntax {
+        at: Location::new(file, line, column),
+        message: format!("collections nested deeper than {MAX_DEPTH} levels"),
+    };
+    let mut flow = 0usize;
+    let mut quote: Option<u8> = None;
+    for (line_no, line) in (first_line..).zip(text.split('\n')) {
+        let bytes = line.as_bytes();
+        // Block nesting on one line: `- - - x`, `? ? x`, each indicator one level deeper.
+        let mut block = 0usize;
+        // The previous byte that is not a space: a flow indicator or a quote only starts a
+        // token after one of these (or at the start of the line).
+        let mut token_start = true;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(q) => {
+                    if b == b'\\' && q == b'"' {
+                        i += 1;
+                    } else if b == q {
+                        quote = None;
+                    }
+                }
+                None => match b {
+                    b' ' | b'\t' => {
+                        i += 1;
+                        continue;
+                    }
+                    b'#' if i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t' => break,
+                    b'"' | b'\'' if token_start => quote = Some(b),
+                    b'[' | b'{' if token_start => {
+                        flow += 1;
+                        if flow > MAX_DEPTH {
+                            return Err(too_deep(line_no, i + 1));
+                        }
+                    }
+                    b']' | b'}' if flow > 0 => flow -= 1,
+                    b'-' | b'?' | b':'
+                        if flow == 0
+                            && token_start
+                            && matches!(bytes.get(i + 1), None | Some(b' ' | b'\t')) =>
+                    {
+                        block += 1;
+                        if block > MAX_DEPTH {
+                            return Err(too_deep(line_no, i + 1));
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            token_start = quote.is_none() && matches!(b, b'[' | b'{' | b',' | b':' | b'-' | b'?');
+            i += 1;
+        }
+        // Outside flow collections a quoted scalar that runs on is rare; a stray quote (in a
+        // block scalar) must not hide the rest of the file. (Deep block nesting by indentation
+        // needs a line per level and so is bounded by the input size and the parser's limit.)
+        if flow == 0 {
+            quote = None;
+        }
+    }
+    Ok(())
+}
+
 /// Parses one YAML document into a JSON value; `None` for an empty document. Duplicate mapping
 /// keys are an error (as in kubectl), and every error carries the file position.
 pub fn parse_document(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
+    check_depth(doc.text, file, doc.first_line)?;
     let mut found = None;
     for de in serde_yaml::Deserializer::from_str(doc.text) {
         let value = JsonSeed { text: doc.text }
