@@ -60,12 +60,8 @@ impl Failure for Error {
     fn exit_code(&self) -> u8 {
         Error::exit_code(self)
     }
-    fn hint(&self) -> Option<String> {
-        match self {
-            Error::Undefined(_) => Some("pass them with --var NAME=VALUE or --vars-file, or give defaults with ${NAME:=default}".to_owned()),
-            _ => None,
-        }
-    }
+    // No hints here: a hint names flags, and only a tool knows its own (manifest-render's
+    // `Failure` impl says how to define a missing variable).
     fn is_broken_pipe(&self) -> bool {
         Error::is_broken_pipe(self)
     }
@@ -110,12 +106,12 @@ where
         }
     };
     init_logging(tool, args.verbosity());
-    let _ = ctrlc::set_handler(move || {
-        atomic::remove_pending();
-        eprintln!("{tool}: interrupted");
-        std::process::exit(i32::from(exit::INTERRUPTED));
-    });
-    match run(args) {
+    install_interrupt_handler(tool);
+    let result = run(args);
+    // Input that ended because of Ctrl-C (a producer upstream in the pipe died of the same
+    // signal) looks complete: never report success after an interrupt.
+    atomic::checkpoint();
+    match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) if err.is_broken_pipe() => ExitCode::from(exit::OK),
         Err(err) => {
@@ -127,6 +123,26 @@ where
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Ctrl-C: the signal handler itself raises [`atomic::interrupt_flag`] (so that every commit
+/// point sees it before any thread resumes), and a thread then waits for a commit under way,
+/// removes temporary files and exits with 130.
+fn install_interrupt_handler(tool: &'static str) {
+    use signal_hook::consts::SIGINT;
+    if signal_hook::flag::register(SIGINT, atomic::interrupt_flag()).is_err() {
+        return;
+    }
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _guard = atomic::on_interrupt();
+            eprintln!("{tool}: interrupted");
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    });
 }
 
 /// The process streams, owned by the entry point and lent to a tool's `run` ([`main_with_io`]),

@@ -138,7 +138,7 @@ fn strict_lists_every_undefined_variable() {
         .stdout_is("")
         .stderr_is(
             "manifest-render: error: undefined variables: TAG (deploy.yaml:10:22), ENV (config.yaml:6:8)\n\
-             hint: pass them with --var NAME=VALUE or --vars-file, or give defaults with ${NAME:=default}\n",
+             hint: pass them with --var NAME=VALUE or --vars-file, give defaults with ${NAME:=default}, or pass --no-strict to let them be empty\n",
         );
 }
 
@@ -241,9 +241,29 @@ metadata:
 #[test]
 fn out_dir_writes_one_file_per_object_and_removes_stale_ones() {
     let dir = tempdir();
+    // An earlier render wrote `gone`; the next one removes it and keeps every file it did not
+    // write, manifests by hand included.
+    write(
+        dir.path(),
+        "old/gone.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gone\n  namespace: old\n",
+    );
+    render()
+        .args(["old", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .success();
+    std::fs::remove_dir_all(dir.path().join("old")).unwrap();
     write(dir.path(), "in/all.yaml", format!("{DEPLOY}---\n{CONFIG}"));
-    write(dir.path(), "out/v1.ConfigMap.old.gone.yaml", "stale");
     write(dir.path(), "out/README.md", "kept");
+    write(dir.path(), "out/kustomization.yaml", "resources: []\n");
+    write(dir.path(), "out/values.yml", "replicas: 2\n");
+    write(dir.path(), "out/data.json", "{}\n");
+    write(
+        dir.path(),
+        "out/hand.yaml",
+        "apiVersion: v1\nkind: ConfigMap\n",
+    );
     render()
         .args([
             "in",
@@ -268,7 +288,26 @@ fn out_dir_writes_one_file_per_object_and_removes_stale_ones() {
     assert_eq!(
         names,
         [
+            ".rendered-files",
             "README.md",
+            "apps.v1.Deployment.prod.web.yaml",
+            "data.json",
+            "hand.yaml",
+            "kustomization.yaml",
+            "v1.ConfigMap.prod.web-config.yaml",
+            "values.yml",
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/values.yml")).unwrap(),
+        "replicas: 2\n"
+    );
+    // The index records what this render wrote, and nothing else.
+    let index = std::fs::read_to_string(dir.path().join("out/.rendered-files")).unwrap();
+    let listed: Vec<&str> = index.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        listed,
+        [
             "apps.v1.Deployment.prod.web.yaml",
             "v1.ConfigMap.prod.web-config.yaml"
         ]
@@ -311,11 +350,28 @@ fn check_reports_stale_out_dir_and_writes_nothing() {
         .current_dir(dir.path())
         .run()
         .code(1)
-        .stdout_is("+ v1.ConfigMap..renamed.yaml\n- v1.ConfigMap..web-config.yaml\n- v1.Secret..leftover.yaml\n")
+        // The hand-written Secret was not written by a render: kept, so not a difference.
+        .stdout_is("+ v1.ConfigMap..renamed.yaml\n- v1.ConfigMap..web-config.yaml\n")
         .stderr_contains("is not up to date");
     let after =
         std::fs::read_to_string(dir.path().join("out/v1.ConfigMap..web-config.yaml")).unwrap();
     assert_eq!(before, after);
+    render().args(args).current_dir(dir.path()).run().success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/v1.Secret..leftover.yaml")).unwrap(),
+        "x"
+    );
+    assert!(!dir
+        .path()
+        .join("out/v1.ConfigMap..web-config.yaml")
+        .exists());
+    render()
+        .args(args)
+        .arg("--check")
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_is("");
 }
 
 #[test]
@@ -540,11 +596,12 @@ fn failed_run_leaves_existing_out_dir_as_it_was() {
         .code(2)
         .stdout_is("")
         .stderr_contains("manifest-render: error: in/bad.yaml:2:");
-    let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, ["v1.ConfigMap..a.yaml"]);
+    names.sort();
+    assert_eq!(names, [".rendered-files", "v1.ConfigMap..a.yaml"]);
 }
 
 #[test]
@@ -675,4 +732,322 @@ fn interrupt_exits_130() {
         String::from_utf8_lossy(&out.stderr),
         "manifest-render: interrupted\n"
     );
+}
+
+// ---- issue 14 ------------------------------------------------------------------------------
+
+/// The signal mask bit of SIGINT in /proc/PID/status lines (`SigCgt:`, `SigPnd:`, `ShdPnd:`).
+fn sigint_in(pid: u32, field: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    mask & 0b10 != 0
+}
+
+/// Ctrl-C while manifest-render reads stdin, with the producer of the pipe ending at the same
+/// moment (as a shell pipeline does on Ctrl-C: the whole process group gets the signal), so the
+/// stream ends early and looks complete. The interrupt's own exit path is held up by a full
+/// stderr pipe, which gives the main thread every chance to go on with the partial input: the
+/// old handler decided nothing for it, and the process rendered the partial stream, swapped
+/// --out-dir and exited 0. Returns (exit code, stdout, stderr without the filler).
+fn interrupted_with_partial_stdin(
+    args: &[&str],
+    dir: &std::path::Path,
+) -> (Option<i32>, String, String) {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let (mut err_read, err_write) = std::io::pipe().unwrap();
+    // Fill the stderr pipe (64 KiB, Linux's default capacity) from a thread: if the pipe is
+    // smaller the thread waits, and the pipe is full all the same.
+    const FILLER: usize = 1 << 16;
+    let mut filler = err_write.try_clone().unwrap();
+    let fill = std::thread::spawn(move || {
+        let _ = filler.write_all(&[b'.'; FILLER]);
+    });
+    let mut child = Command::new(harness::bin("manifest-render"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(err_write))
+        .spawn()
+        .unwrap();
+    while !sigint_in(child.id(), "SigCgt:") {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    // A whole object: what was read so far parses.
+    stdin
+        .write_all(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: partial\n---\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // Delivered (its handler ran) before the stream ends.
+    while sigint_in(child.id(), "SigPnd:") || sigint_in(child.id(), "ShdPnd:") {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(stdin);
+    // A grace period in which the old code finished with exit 0. It only decides whether the
+    // old behaviour is caught, never whether the fixed one passes: that one waits, blocked on
+    // stderr, until the pipe is drained below.
+    for _ in 0..200 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let drain = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        err_read.read_to_end(&mut all).unwrap();
+        all
+    });
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    fill.join().unwrap();
+    let stderr = drain.join().unwrap();
+    let stderr = String::from_utf8_lossy(&stderr)
+        .trim_start_matches('.')
+        .to_owned();
+    (status.code(), stdout, stderr)
+}
+
+#[test]
+fn interrupt_while_reading_stdin_never_swaps_out_dir() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "in/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: earlier\n",
+    );
+    render()
+        .args(["in", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .success();
+    let before =
+        std::fs::read_to_string(dir.path().join("out/v1.ConfigMap..earlier.yaml")).unwrap();
+    let (code, stdout, stderr) =
+        interrupted_with_partial_stdin(&["-", "--out-dir", "out"], dir.path());
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr, "manifest-render: interrupted\n");
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".rendered-files", "v1.ConfigMap..earlier.yaml"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/v1.ConfigMap..earlier.yaml")).unwrap(),
+        before
+    );
+    // No staging directory left beside it.
+    let mut beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["in", "out"]);
+}
+
+#[test]
+fn interrupt_while_reading_stdin_writes_no_stream() {
+    let dir = tempdir();
+    let (code, stdout, stderr) = interrupted_with_partial_stdin(&["-"], dir.path());
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(stdout, "", "a partial stream was written");
+    assert_eq!(stderr, "manifest-render: interrupted\n");
+}
+
+#[test]
+fn out_dir_that_is_a_symlink_keeps_the_link_and_updates_its_target() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "in/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    write(dir.path(), "real/README.md", "kept");
+    std::os::unix::fs::symlink("real", dir.path().join("out")).unwrap();
+    render()
+        .args(["in", "--out-dir", "out"])
+        .current_dir(dir.path())
+        .run()
+        .success();
+    let link = dir.path().join("out");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        std::path::Path::new("real")
+    );
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("real"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".rendered-files", "README.md", "v1.ConfigMap..a.yaml"]
+    );
+    render()
+        .args(["in", "--out-dir", "out", "--check"])
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_is("");
+    let mut beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["in", "out", "real"]);
+}
+
+#[test]
+fn deeply_nested_input_fails_at_once_naming_its_position() {
+    let dir = tempdir();
+    write(dir.path(), "flow.yaml", "[".repeat(100_000));
+    write(dir.path(), "map.yaml", "{a: ".repeat(100_000));
+    write(
+        dir.path(),
+        "block.yaml",
+        format!("{}x\n", "- ".repeat(100_000)),
+    );
+    write(
+        dir.path(),
+        "deep.json",
+        format!("{{\"apiVersion\": \"v1\",\n\"x\": {}", "[".repeat(100_000)),
+    );
+    for (file, at) in [
+        ("flow.yaml", "1:129"),
+        ("map.yaml", "1:513"),
+        ("block.yaml", "1:257"),
+        ("deep.json", "2:133"),
+    ] {
+        render()
+            .arg(file)
+            .current_dir(dir.path())
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!(
+                "manifest-render: error: {file}:{at}: collections nested deeper than 128 levels\n"
+            ));
+    }
+    // Nested defaults in a placeholder, with substitution on.
+    render()
+        .args(["--var", "a=1"])
+        .stdin(format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: {}\n",
+            "${a:=".repeat(100_000)
+        ))
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(
+            "manifest-render: error: <stdin>:6:326: substitutions nested deeper than 64 levels\n",
+        );
+}
+
+#[test]
+fn strict_is_the_default_as_in_flux() {
+    let dir = tempdir();
+    write(dir.path(), "deploy.yaml", DEPLOY);
+    // A variable is defined, so substitution runs; TAG has no value and no default.
+    render()
+        .args(["deploy.yaml", "--var", "ENV=dev"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(
+            "manifest-render: error: undefined variables: TAG (deploy.yaml:10:22)\n\
+             hint: pass them with --var NAME=VALUE or --vars-file, give defaults with ${NAME:=default}, or pass --no-strict to let them be empty\n",
+        );
+    // The opt-out: an empty string, as before.
+    write(dir.path(), "config.yaml", CONFIG);
+    write(
+        dir.path(),
+        "defaults.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\ndata:\n  level: ${LEVEL:=info}\n  env: ${ENV}\n",
+    );
+    render()
+        .args(["config.yaml", "--var", "OTHER=1", "--no-strict"])
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_contains("  env: null\n");
+    // No variable defined: substitution does not run at all (Flux's default strategy).
+    render()
+        .arg("deploy.yaml")
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_contains("image: nginx:${TAG}");
+    // substituteStrategy: Always, strict by default; and with the opt-out, defaults apply.
+    for flag in ["--substitute", "--substitute-always"] {
+        render()
+            .args(["deploy.yaml", flag])
+            .current_dir(dir.path())
+            .run()
+            .code(2)
+            .stderr_contains(
+                "manifest-render: error: undefined variables: TAG (deploy.yaml:10:22)\n",
+            );
+    }
+    render()
+        .args(["defaults.yaml", "--substitute", "--no-strict"])
+        .current_dir(dir.path())
+        .run()
+        .success()
+        .stdout_contains("  env: null\n  level: info\n");
+    render()
+        .args(["deploy.yaml", "--strict", "--no-strict"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_contains("cannot be used with");
+}
+
+#[test]
+fn a_value_holding_a_document_marker_is_named_as_such() {
+    render()
+        .args(["--var", "X=a\n---\nb"])
+        .stdin("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: ${X}\n")
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("manifest-render: error: <stdin>:7: a substituted value holds a `---` line, which would start another YAML document; quote the value or remove the marker\n");
+}
+
+#[test]
+fn a_vars_file_that_is_not_utf8_is_called_a_vars_file() {
+    let dir = tempdir();
+    write(dir.path(), "dev.env", b"A=1\nB=\xff\n".as_slice());
+    render()
+        .args(["--vars-file", "dev.env", "-"])
+        .current_dir(dir.path())
+        .stdin(CONFIG)
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(
+            "manifest-render: error: dev.env:2:3: invalid UTF-8 (a vars file must be UTF-8 text)\n",
+        );
 }

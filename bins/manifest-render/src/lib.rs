@@ -26,7 +26,7 @@ use gitops_render::{HelmOptions, LoadRestrictor, RenderOptions, Substitution};
 #[derive(Debug, Parser)]
 #[command(name = "manifest-render", version, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 rendered (or --check: up to date), 1 --check found differences, 2 error."
+    after_help = "Exit codes: 0 rendered (or --check: up to date), 1 --check found differences, 2 error, 130 interrupted."
 )]
 pub struct Args {
     /// Files or directories to render; `-` (or nothing) reads stdin. A directory holding a
@@ -44,15 +44,23 @@ pub struct Args {
     #[arg(long = "vars-file", value_name = "FILE", value_parser = flags::parse_file_flag)]
     pub vars_files: Vec<flags::Ordered<PathBuf>>,
 
-    /// Substitute `${VAR}` placeholders even when no variables are given (defaults apply).
-    /// Substitution is on whenever --var, --vars-file or --strict is given.
-    #[arg(long)]
+    /// Substitute `${VAR}` placeholders even when no variable is defined, so that defaults
+    /// (`${NAME:=default}`) apply (Flux's `postBuild.substituteStrategy: Always`). Without it,
+    /// substitution runs only when --var or --vars-file defines at least one variable, as in
+    /// Flux.
+    #[arg(long, visible_alias = "substitute-always")]
     pub substitute: bool,
 
-    /// Fail when a placeholder without a default has no value, listing every one with its
-    /// file and line.
-    #[arg(long)]
+    /// Substitute always, and strictly (the same as --substitute now that strict is the default;
+    /// kept for existing scripts).
+    #[arg(long, conflicts_with = "no_strict")]
     pub strict: bool,
+
+    /// Let a placeholder without a default whose variable is not defined become an empty string
+    /// instead of failing. Strict is the default, as in Flux since kustomize-controller 1.9
+    /// (Flux 2.9): a silently empty image tag or host name is a classic outage.
+    #[arg(long)]
+    pub no_strict: bool,
 
     /// Namespace for namespaced objects that have none (cluster-scoped kinds are left alone).
     #[arg(short = 'n', long, value_name = "NS")]
@@ -63,12 +71,16 @@ pub struct Args {
     pub format: Format,
 
     /// Write one file per object (`group.version.Kind.namespace.name.yaml`) into DIR instead of
-    /// stdout, removing manifests that are no longer rendered. DIR is replaced in one step.
+    /// stdout. DIR's `.rendered-files` lists what the last render wrote: only those files are
+    /// removed when no longer rendered; every other file (kustomization.yaml, values.yml,
+    /// hand-written manifests, data.json) is kept. DIR is replaced in one step; a symbolic link
+    /// to a directory stays a link and its target is replaced.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
-    /// With --out-dir: write nothing; list the files that differ and exit 1 if DIR is not what
-    /// would be rendered.
+    /// With --out-dir: write nothing; list the files that differ (`+` added, `~` changed, `-`
+    /// written by an earlier render and removed; files it did not write are not listed) and exit
+    /// 1 if DIR is not what would be rendered.
     #[arg(long, requires = "out_dir")]
     pub check: bool,
 
@@ -144,15 +156,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(args: Args) -> Result<Self, Error> {
-        // Substitution follows the flags: --strict and --substitute turn it on; --var and
-        // --vars-file turn it on when they define at least one variable.
-        let substitution = if args.strict {
-            Substitution::Strict
-        } else if args.substitute {
-            Substitution::Lenient
-        } else {
-            Substitution::WhenDefined
-        };
+        // Flux's rules: substitution runs when a variable is defined, or always with
+        // --substitute (--strict, its old spelling, too); strict unless --no-strict.
+        let substitution =
+            Substitution::from_flags(args.substitute || args.strict, !args.no_strict);
         if let Some(ns) = &args.namespace {
             if !is_dns_label(ns) {
                 return Err(Error::Usage(format!(
@@ -217,8 +224,8 @@ impl Failure for Error {
     fn hint(&self) -> Option<String> {
         use gitops_render::Error as R;
         match self {
-            Error::Render(R::Undefined(_)) => Some(
-                "pass them with --var NAME=VALUE or --vars-file, or give defaults with ${NAME:=default}"
+            Error::Render(R::Undefined(_)) | Error::Shared(gitops::Error::Undefined(_)) => Some(
+                "pass them with --var NAME=VALUE or --vars-file, give defaults with ${NAME:=default}, or pass --no-strict to let them be empty"
                     .to_owned(),
             ),
             Error::Render(R::Restricted { .. }) => {

@@ -16,6 +16,8 @@ pub fn write(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<Outcome, Error> {
+    // Input that ended because of Ctrl-C is not a complete stream: write nothing at all.
+    atomic::checkpoint();
     if config.print_digest {
         writeln!(err, "{}", digest::stream_digest(objects)).map_err(Error::Output)?;
     }

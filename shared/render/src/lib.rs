@@ -53,21 +53,42 @@ pub struct RenderOptions {
     pub load_restrictor: LoadRestrictor,
 }
 
-/// When to substitute `${VAR}` placeholders, following Flux's postBuild.
+/// When to substitute `${VAR}` placeholders and how strictly, following Flux's postBuild as of
+/// kustomize-controller 1.9 (Flux 2.9): substitution runs only when at least one variable is
+/// defined (`substituteStrategy` left at its default) or always (`substituteStrategy: Always`),
+/// and it is strict by default (the `StrictPostBuildSubstitutions` feature gate, on since 1.9): a
+/// placeholder without a default whose variable is not defined is an error listing each one with
+/// its position, never a silently empty image tag or host name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Substitution {
     /// Never: placeholders are left as they are.
     Off,
-    /// Only when at least one variable is defined (Flux's default `substituteStrategy`); a
-    /// missing variable without a default becomes empty.
+    /// Only when at least one variable is defined, and strict: a placeholder without a default
+    /// and without a value is an error. Flux's default since kustomize-controller 1.9.
     #[default]
     WhenDefined,
+    /// Only when at least one variable is defined; a missing variable without a default becomes
+    /// empty (Flux before 1.9, or with `StrictPostBuildSubstitutions` turned off).
+    WhenDefinedLenient,
     /// Always, even with no variables (defaults apply); a missing variable becomes empty
-    /// (Flux's `substituteStrategy: Always`).
+    /// (`substituteStrategy: Always` without strict substitution).
     Lenient,
-    /// Always, and a placeholder without a default that has no value is an error listing every
-    /// one with its position.
+    /// Always, even with no variables, and strict (`substituteStrategy: Always` with Flux's
+    /// default strictness).
     Strict,
+}
+
+impl Substitution {
+    /// The mode for a tool's flags: `always` is `substituteStrategy: Always`, `strict` Flux's
+    /// strict substitution (on unless the user opts out).
+    pub fn from_flags(always: bool, strict: bool) -> Self {
+        match (always, strict) {
+            (true, true) => Substitution::Strict,
+            (true, false) => Substitution::Lenient,
+            (false, true) => Substitution::WhenDefined,
+            (false, false) => Substitution::WhenDefinedLenient,
+        }
+    }
 }
 
 /// How Helm charts are rendered.

@@ -28,9 +28,11 @@ fn activate(options: &RenderOptions) -> Result<Option<Active>, Error> {
     let vars = vars::collect(&options.vars)?;
     let mode = match options.substitution {
         Substitution::Off => return Ok(None),
-        Substitution::WhenDefined if vars.is_empty() => return Ok(None),
-        Substitution::WhenDefined | Substitution::Lenient => Mode::Lenient,
-        Substitution::Strict => Mode::Strict,
+        Substitution::WhenDefined | Substitution::WhenDefinedLenient if vars.is_empty() => {
+            return Ok(None)
+        }
+        Substitution::WhenDefinedLenient | Substitution::Lenient => Mode::Lenient,
+        Substitution::WhenDefined | Substitution::Strict => Mode::Strict,
     };
     Ok(Some(Active { vars, mode }))
 }
@@ -316,6 +318,7 @@ fn substitute_document(
         // without them does not matter.
         return Ok(None);
     }
+    one_document(&text, &Location::new(&**name, doc.first_line, 0))?;
     let substituted = Document {
         text: &text,
         first_line: doc.first_line,
@@ -327,6 +330,20 @@ fn substitute_document(
         }),
         other => Error::Input(other),
     })
+}
+
+/// A document's text after substitution must still be one document: a value holding a `---`
+/// line would split it (Flux's envsubst would apply the pieces as separate objects).
+fn one_document(text: &str, at: &Location) -> Result<(), Error> {
+    let docs = manifest::split_documents(text);
+    if let Some(second) = docs.get(1) {
+        let line = at.line + second.first_line - 1;
+        return Err(Error::Input(gitops::Error::Substitution {
+            at: Location::new(at.file.clone(), line.max(1), 0),
+            message: "a substituted value holds a `---` line, which would start another YAML document; quote the value or remove the marker".to_owned(),
+        }));
+    }
+    Ok(())
 }
 
 /// Flux's postBuild: substitute each built object's YAML, unless it opted out.
@@ -357,6 +374,7 @@ fn substitute_built(
         if undefined.len() > before {
             continue;
         }
+        one_document(&substituted, &Location::new(&*name, 1, 0))?;
         let doc = Document {
             text: &substituted,
             first_line: 1,

@@ -42,7 +42,16 @@ pub fn collect(sources: &[VarSource]) -> Result<Vars, Error> {
 /// Flux's `substituteFrom` takes them).
 pub fn read_vars_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
     let name: Arc<str> = Arc::from(path.display().to_string());
-    let text = manifest::read_text(path, &name)?;
+    let text = manifest::read_text(path, &name).map_err(|e| match e {
+        // The shared reader's wording is about manifests.
+        gitops::Error::Syntax { at, message } if message.starts_with("invalid UTF-8") => {
+            Error::Syntax {
+                at,
+                message: "invalid UTF-8 (a vars file must be UTF-8 text)".to_owned(),
+            }
+        }
+        other => Error::Input(other),
+    })?;
     if looks_like_env(&text) {
         return parse_env_lines(&text, &name);
     }
@@ -205,6 +214,21 @@ mod tests {
         assert_eq!(
             read_vars_file(&file).unwrap(),
             [("TOKEN".into(), "secret".into())]
+        );
+    }
+
+    #[test]
+    fn a_vars_file_that_is_not_utf8_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("v.env");
+        std::fs::write(&file, b"A=1\nB=\xff\n").unwrap();
+        let e = read_vars_file(&file).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2:3: invalid UTF-8 (a vars file must be UTF-8 text)",
+                file.display()
+            )
         );
     }
 
