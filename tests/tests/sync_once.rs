@@ -1446,3 +1446,40 @@ fn a_killed_run_leaves_a_consistent_inventory_and_racing_runs_cannot_both_win() 
         "{stderr}"
     );
 }
+
+/// Many objects of one kind: their live state comes from one list of the kind, which must still
+/// tell existing objects (configured) from absent ones (created).
+#[test]
+fn a_bulk_first_sync_tells_existing_objects_from_new_ones() {
+    let Some(env) = Env::new("so-bulk") else {
+        return;
+    };
+    env.cluster.apply_stdin(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-3, namespace: {ns}}}\ndata: {{v: old}}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-7, namespace: {ns}}}\ndata: {{v: '7'}}\n",
+        ns = env.ns
+    ));
+    let yaml: Vec<String> = (0..12)
+        .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: NS}}\ndata: {{v: '{i}'}}\n"))
+        .collect();
+    let file = env.file("many.yaml", &yaml.join("---\n"));
+    let run = env.sync().arg("-f").arg(&file).run().success();
+    assert!(
+        run.stdout.contains("configmap/cm-3 configured"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("configmap/cm-7 configured"),
+        "labelled as a member: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("configmap/cm-0 created"));
+    assert!(
+        run.stdout.contains("10 created, 2 configured, 0 unchanged"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.get("configmap", "cm-3").unwrap()["data"]["v"], "3");
+    assert_eq!(env.members().len(), 12);
+}

@@ -147,3 +147,32 @@ fn to_json(loaded: &Loaded, report: &Report) -> Value {
         "health": health,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_kubectl_prints_them() {
+        let id = |group: &str, kind: &str, name: &str| Identity {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        };
+        assert_eq!(
+            kubectl_name(&id("apps", "Deployment", "web")),
+            "deployment.apps/web"
+        );
+        assert_eq!(kubectl_name(&id("", "ConfigMap", "cfg")), "configmap/cfg");
+        assert_eq!(
+            kubectl_name(&id(
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                "w.x.io"
+            )),
+            "customresourcedefinition.apiextensions.k8s.io/w.x.io"
+        );
+    }
+}

@@ -47,6 +47,9 @@ pub const FORCE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/force";
 /// The value of [`FORCE_ANNOTATION`] that enables it.
 pub const FORCE_ENABLED: &str = "enabled";
 
+/// From how many unseen objects of one kind in one namespace a list beats a get each.
+const BULK_LIST_AT: usize = 8;
+
 /// How long a recreate waits for the old object to go, and a CRD to be Established.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -256,6 +259,35 @@ async fn run(
             .collect();
         inventory.members = Some(members);
     }
+    // Desired objects the member list did not show are fetched one by one, unless many of one
+    // kind share a namespace (a first sync): then one unfiltered list of that kind there is
+    // cheaper, and what it lacks is known to be absent.
+    let mut absent: BTreeSet<ObjectKey> = BTreeSet::new();
+    let mut unseen: BTreeMap<(GroupKind, String), Vec<ObjectKey>> = BTreeMap::new();
+    for item in items
+        .iter()
+        .filter(|i| !i.deferred && !live.contains_key(&i.key))
+    {
+        unseen
+            .entry((item.key.group_kind(), item.key.namespace.clone()))
+            .or_default()
+            .push(item.key.clone());
+    }
+    for ((gk, ns), keys) in unseen {
+        if keys.len() < BULK_LIST_AT {
+            continue;
+        }
+        let scope: Vec<String> = if ns.is_empty() { Vec::new() } else { vec![ns] };
+        let found = cluster.list(std::slice::from_ref(&gk), "", &scope).await?;
+        let wanted: BTreeSet<&ObjectKey> = keys.iter().collect();
+        for obj in found {
+            let key = ObjectKey::of(&obj);
+            if wanted.contains(&key) {
+                live.insert(key, obj);
+            }
+        }
+        absent.extend(keys.into_iter().filter(|k| !live.contains_key(k)));
+    }
     let fast = inventory.digest.as_deref() == Some(loaded.digest.as_str())
         && inventory.revision == loaded.revision;
 
@@ -298,6 +330,7 @@ async fn run(
         for &i in indices {
             let item = items[i].clone();
             let live_obj = live.remove(&item.key);
+            let known_absent = absent.contains(&item.key);
             let cluster = Arc::clone(&cluster);
             let semaphore = Arc::clone(&semaphore);
             let task = Task {
@@ -305,6 +338,7 @@ async fn run(
                 force_conflicts: opts.force_conflicts,
                 dry_run: opts.dry_run,
                 fast,
+                known_absent,
             };
             tasks.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
@@ -557,6 +591,8 @@ struct Task {
     force_conflicts: bool,
     dry_run: bool,
     fast: bool,
+    /// The object is known not to exist (an unfiltered list of its kind lacked it).
+    known_absent: bool,
 }
 
 async fn apply_one(
@@ -580,6 +616,7 @@ async fn apply_one(
     }
     let live = match live {
         Some(v) => Some(v),
+        None if task.known_absent => None,
         None => cluster.get(&item.id).await?,
     };
     let Some(live) = live else {
