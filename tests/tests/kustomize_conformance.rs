@@ -38,7 +38,8 @@ const ERRORS: &[(&str, &str)] = &[
     ("replicas-missing-error", "replicas: resource with name nothere does not match a config"),
     ("resource-duplicate-key-error", "a.yaml:7:3: invalid YAML: data: duplicate key \"x\""),
     ("resource-missing-name-error", "a.yaml:1: ConfigMap without a name: missing metadata.name"),
-    ("unknown-field-error", "kustomization.yaml:1: invalid kustomization: unknown field `notAField`"),
+    ("unknown-field-error", "kustomization.yaml:2:1: invalid kustomization: unknown field `notAField`"),
+    ("unknown-nested-field-error", "kustomization.yaml:5:3: invalid kustomization: unknown field `tagsuffx`"),
     ("vars-duplicate-error", "kustomization.yaml: var 'X' already encountered"),
     ("vars-missing-object-error", "var 'X' cannot be mapped to a field in the set of known resources"),
 ];

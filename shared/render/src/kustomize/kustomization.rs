@@ -285,6 +285,78 @@ pub struct HelmChart {
     pub kube_version: Option<String>,
 }
 
+/// The top-level field names, as kustomize spells them.
+const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "components",
+    "bases",
+    "crds",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "images",
+    "replicas",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "replacements",
+    "sortOptions",
+    "helmCharts",
+    "helmGlobals",
+    "vars",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "openapi",
+    "buildMetadata",
+    "helmChartInflationGenerator",
+    "imageTags",
+];
+
+/// kustomize decodes a kustomization with Go's `encoding/json`, whose field names match
+/// case-insensitively (`nameprefix` is `namePrefix`), a later spelling overriding an earlier
+/// one. Top-level names are folded to kustomize's spelling here; nested ones are not (yet).
+pub fn fold_field_names(value: &mut Value) {
+    let Value::Object(map) = value else { return };
+    let old = std::mem::take(map);
+    for (key, v) in old {
+        let canonical = FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(&key))
+            .map_or(key, |f| (*f).to_owned());
+        map.insert(canonical, v);
+    }
+}
+
+/// Where an unknown field named in a serde error sits in `text` (1-based line and column of
+/// its first occurrence as a mapping key).
+pub fn unknown_field_position(message: &str, text: &str) -> Option<(usize, usize)> {
+    let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
+    let field = &rest[..rest.find('`')?];
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+        let unquoted = body
+            .strip_prefix(field)
+            .or_else(|| body.strip_prefix(&format!("\"{field}\"")))
+            .or_else(|| body.strip_prefix(&format!("'{field}'")));
+        if unquoted.is_some_and(|r| r.trim_start().starts_with(':')) {
+            return Some((i + 1, line.len() - body.len() + 1));
+        }
+    }
+    None
+}
+
 impl Kustomization {
     /// Fails on the fields this engine does not implement, naming each.
     pub fn check_supported(&self, file: &str) -> Result<(), String> {

@@ -157,9 +157,15 @@ impl Builder<'_> {
         if value.is_null() {
             value = Value::Object(serde_json::Map::new());
         }
-        let k: Kustomization = serde_json::from_value(value).map_err(|e| Error::Syntax {
-            at: gitops::Location::new(&*name, 1, 0),
-            message: format!("invalid kustomization: {e}"),
+        kustomization::fold_field_names(&mut value);
+        let k: Kustomization = serde_json::from_value(value).map_err(|e| {
+            let message = e.to_string();
+            let (line, column) =
+                kustomization::unknown_field_position(&message, &text).unwrap_or((1, 0));
+            Error::Syntax {
+                at: gitops::Location::new(&*name, line, column),
+                message: format!("invalid kustomization: {message}"),
+            }
         })?;
         k.check_supported(&name).map_err(Error::Unsupported)?;
         if let Some(kind) = k.kind.as_deref() {
