@@ -2,9 +2,12 @@
 //! kubectl diff hands to `KUBECTL_EXTERNAL_DIFF`. Every tool that writes objects as files
 //! (`--out-dir`, the GitOps repository's environment directories, a diff's two directories) names
 //! them here, so one object always gets one name and the same names are refused everywhere:
-//! names longer than a file system allows, names with a line break, a path separator or a
-//! character Windows cannot store (a GitOps repository is checked out there too), and two
-//! objects whose names differ only in letter case (they collide on macOS and Windows).
+//! names longer than a file system allows, names with a control character or a path separator,
+//! and two objects whose names differ only in letter case (they collide on macOS and Windows).
+//! Characters Windows cannot store (a GitOps repository is checked out there too) are
+//! percent-encoded instead, so RBAC objects such as `system:aggregate-to-edit` still get a file:
+//! `…ClusterRole..system%3Aaggregate-to-edit.yaml`. Kubernetes names never hold `%`, so the
+//! encoding cannot be confused with a real name.
 
 use std::collections::HashMap;
 
@@ -14,22 +17,30 @@ use crate::manifest::Object;
 /// The longest file name (in bytes) common file systems store.
 pub const MAX_FILE_NAME: usize = 255;
 
-/// Characters no file name of ours may hold: path separators, and what Windows refuses.
-const REFUSED: &[char] = &['/', '\\', ':', '*', '?', '"', '<', '>', '|'];
+/// Characters Windows refuses in file names (and `%`, the escape itself): percent-encoded.
+const ENCODED: &[char] = &['%', '\\', ':', '*', '?', '"', '<', '>', '|'];
 
 /// The file name of `obj` with extension `ext` (`yaml`, `json`), or why it cannot have one.
 pub fn file_name(obj: &Object, ext: &str) -> Result<String> {
-    let name = format!("{}.{ext}", obj.identity().file_stem());
+    let raw = format!("{}.{ext}", obj.identity().file_stem());
     let refuse = |message: String| Error::Object {
         at: obj.source.location(),
         object: obj.identity().short(),
         message,
     };
-    if let Some(c) = name.chars().find(|c| c.is_control() || REFUSED.contains(c)) {
+    if let Some(c) = raw.chars().find(|c| c.is_control() || *c == '/') {
         return Err(refuse(format!(
-            "cannot be written as a file: its file name {name:?} would contain {c:?} \
-             (file names may not hold control characters or any of / \\ : * ? \" < > |)"
+            "cannot be written as a file: its file name {raw:?} would contain {c:?} \
+             (file names may not hold control characters or /)"
         )));
+    }
+    let mut name = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if ENCODED.contains(&c) {
+            name.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            name.push(c);
+        }
     }
     if name.starts_with('.') {
         return Err(refuse(format!(
@@ -111,8 +122,22 @@ mod tests {
     }
 
     #[test]
-    fn unportable_and_long_names_are_refused() {
-        for bad in ["a:b", "a\\nb", "a*b", "a?b", "a<b", "a>b", "a|b"] {
+    fn characters_windows_refuses_are_percent_encoded() {
+        let objs = objects(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"system:aggregate-to-edit\"}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"a*b?c<d>e|f\\\\g\\\"h\", namespace: x}\n",
+        );
+        assert_eq!(
+            file_names(&objs, "yaml").unwrap(),
+            [
+                "rbac.authorization.k8s.io.v1.ClusterRole..system%3Aaggregate-to-edit.yaml",
+                "v1.ConfigMap.x.a%2Ab%3Fc%3Cd%3Ee%7Cf%5Cg%22h.yaml"
+            ]
+        );
+    }
+
+    #[test]
+    fn control_characters_separators_and_long_names_are_refused() {
+        for bad in ["a\\nb", "a\\tb", "a/b"] {
             let objs = objects(&format!(
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: \"{bad}\", namespace: a}}\n"
             ));

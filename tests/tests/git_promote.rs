@@ -2041,7 +2041,7 @@ fn small_mistakes_are_one_clear_line_before_anything_is_pushed() {
     );
     let colon = w.manifests(
         "colon.yaml",
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"a:b\"}\n",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"a\\nb\"}\n",
     );
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
