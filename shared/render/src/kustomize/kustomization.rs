@@ -230,6 +230,8 @@ pub struct FieldOptions {
     pub delimiter: Option<String>,
     #[serde(default)]
     pub index: i64,
+    /// Accepted and ignored: kustomize (5.8) declares it but does not implement it.
+    #[allow(dead_code)]
     pub encoding: Option<String>,
     #[serde(default)]
     pub create: bool,
@@ -250,7 +252,17 @@ pub struct ReplacementTarget {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SortOptions {
     pub order: Option<String>,
-    pub legacy_sort_options: Option<Value>,
+    pub legacy_sort_options: Option<LegacySortOptions>,
+}
+
+/// `sortOptions.legacySortOptions`: kinds placed first and last, in these orders.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LegacySortOptions {
+    #[serde(default)]
+    pub order_first: Vec<String>,
+    #[serde(default)]
+    pub order_last: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -393,27 +405,6 @@ impl Kustomization {
         {
             if g.kv_sources.is_some() {
                 return refuse("kvSources", "");
-            }
-        }
-        if let Some(s) = &self.sort_options {
-            if s.legacy_sort_options.is_some() {
-                return refuse("sortOptions.legacySortOptions", "");
-            }
-        }
-        for r in &self.replacements {
-            if let ReplacementEntry::Inline(r) = r {
-                for t in &r.targets {
-                    if t.options.as_ref().is_some_and(|o| o.encoding.is_some()) {
-                        return refuse("replacements.targets.options.encoding", "");
-                    }
-                }
-                if r.source
-                    .as_ref()
-                    .and_then(|s| s.options.as_ref())
-                    .is_some_and(|o| o.encoding.is_some())
-                {
-                    return refuse("replacements.source.options.encoding", "");
-                }
             }
         }
         Ok(())

@@ -108,14 +108,84 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
         })
         .transpose()?
         .unwrap_or(false);
+    let legacy_options = k
+        .sort_options
+        .as_ref()
+        .and_then(|s| s.legacy_sort_options.as_ref());
+    if fifo && legacy_options.is_some() {
+        return Err(Error::Invalid(format!(
+            "{}: the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+            loader.kustomization_name()
+        )));
+    }
     let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
     if !fifo {
         let mut keyed: Vec<(gitops::Identity, Object)> =
             objects.into_iter().map(|o| (o.identity(), o)).collect();
-        keyed.sort_by(|a, b| manifest::legacy_order(&a.0, &b.0));
+        match legacy_options {
+            None => keyed.sort_by(|a, b| manifest::legacy_order(&a.0, &b.0)),
+            Some(o) => {
+                let ranks = legacy_ranks(&o.order_first, &o.order_last);
+                keyed.sort_by(|a, b| legacy_order_with(&a.0, &b.0, &ranks));
+            }
+        }
         objects = keyed.into_iter().map(|(_, o)| o).collect();
     }
     Ok(objects)
+}
+
+/// kustomize's kind ranks for `legacySortOptions`: `orderFirst` kinds negative in their
+/// order, `orderLast` kinds positive, everything else 0 (a later list wins a kind in both).
+fn legacy_ranks(first: &[String], last: &[String]) -> std::collections::HashMap<String, i64> {
+    let mut ranks = std::collections::HashMap::new();
+    let n = i64::try_from(first.len()).unwrap_or(i64::MAX);
+    for (i, kind) in (0i64..).zip(first) {
+        ranks.insert(kind.clone(), i - n);
+    }
+    for (i, kind) in (1i64..).zip(last) {
+        ranks.insert(kind.clone(), i);
+    }
+    ranks
+}
+
+/// kustomize's legacy order with custom kind ranks (the default ranks are
+/// `manifest::legacy_order`'s): rank, then `group_version_kind` (`~G`/`~V`/`~K` for empty
+/// parts; core Namespaces after others), then `namespace|name` (`~X`/`~N`).
+fn legacy_order_with(
+    a: &gitops::Identity,
+    b: &gitops::Identity,
+    ranks: &std::collections::HashMap<String, i64>,
+) -> std::cmp::Ordering {
+    let or = |s: &str, m: &str| {
+        if s.is_empty() {
+            m.to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    if (&a.group, &a.version, &a.kind) != (&b.group, &b.version, &b.kind) {
+        let rank = |id: &gitops::Identity| ranks.get(&id.kind).copied().unwrap_or(0);
+        if rank(a) != rank(b) {
+            return rank(a).cmp(&rank(b));
+        }
+        let gvk = |id: &gitops::Identity| {
+            format!(
+                "{}_{}_{}",
+                or(&id.group, "~G"),
+                or(&id.version, "~V"),
+                or(&id.kind, "~K")
+            )
+        };
+        if a.kind == "Namespace"
+            && b.kind == "Namespace"
+            && (a.group.is_empty() || b.group.is_empty())
+        {
+            return gvk(b).cmp(&gvk(a));
+        }
+        return gvk(a).cmp(&gvk(b));
+    }
+    let key = |id: &gitops::Identity| format!("{}|{}", or(&id.namespace, "~X"), or(&id.name, "~N"));
+    key(a).cmp(&key(b))
 }
 
 struct Builder<'a> {
