@@ -73,17 +73,9 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
     let mut acc = Vec::new();
     builder.accumulate(&k, &loader, &mut acc)?;
     for res in acc.iter_mut() {
-        if res
-            .obj
-            .annotation("kustomize.config.k8s.io/needs-hash")
-            .is_some()
-        {
-            return Err(Error::Unsupported(format!(
-                "{}: {}: the annotation kustomize.config.k8s.io/needs-hash is not supported",
-                res.obj.source,
-                res.id().short()
-            )));
-        }
+        // `kustomize.config.k8s.io/needs-hash` only means something on the output of exec and
+        // KRM-function generators (not supported); on resources kustomize keeps it as a plain
+        // annotation and adds no hash, and so do we.
         if res.needs_hash {
             let h = generators::hash(&res.obj.value);
             res.store_previous_id();
