@@ -5,7 +5,7 @@
 #  (b) revision diff of a GitOps repository with 3 environments x 50 apps where the change
 #      touches one app: ours vs checking out both revisions, `kustomize build` each
 #      kustomization and `diff -u` (target >= 50x).
-# usage: bench/kubectl-gitops-diff/run.sh [RUNS]   (needs `make tools`: kubectl, kustomize, the
+# usage: bench/kubectl-gitops-diff/run.sh [RUNS]   (PART=a or PART=b runs one half)   (needs `make tools`: kubectl, kustomize, the
 #        control plane; KUBEBUILDER_ASSETS or ~/.cache/gitops-toolkit/tools/current)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +28,9 @@ trap cleanup EXIT
 
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[2]) / float(sys.argv[1]):.1f}')" "$1" "$2"; }
 
+part=${PART:-ab}
 # (a) live diff ---------------------------------------------------------------------------
+if [[ $part == *a* ]]; then
 mkfifo "$work/cluster.out"
 "$root/target/debug/test-cluster" > "$work/cluster.out" 2>"$work/cluster.err" &
 cluster_pid=$!
@@ -46,15 +48,17 @@ k_n=$($kdiff 2>/dev/null | grep -c '^diff -u -N ' || true)
 o_n=$($odiff -o json | python3 -c "import json,sys; print(sum(o['action']!='unchanged' for o in json.load(sys.stdin)['objects']))" || true)
 echo "(a) objects that differ: kubectl diff $k_n, ours $o_n"
 out=$(python3 "$root/bench/lib/measure.py" "$runs" \
-  "ours=$odiff || [ \$? = 1 ]" \
-  "kubectl=$kdiff || [ \$? = 1 ]")
+  "ours=$odiff >/dev/null || [ \$? = 1 ]" \
+  "kubectl=$kdiff >/dev/null || [ \$? = 1 ]")
 echo "$out"
 o_ms=$(echo "$out" | awk '$1=="ours"{print $2}')
 k_ms=$(echo "$out" | awk '$1=="kubectl"{print $2}')
 echo "(a) live diff, 1000 objects, 10% changed: ours ${o_ms} ms, kubectl diff --server-side ${k_ms} ms: $(ratio "$o_ms" "$k_ms")x"
 kill "$cluster_pid"; wait "$cluster_pid" 2>/dev/null || true; cluster_pid=
+fi
 
 # (b) revision diff -----------------------------------------------------------------------
+[[ $part == *b* ]] || exit 0
 repo=$work/gitops
 mkdir -p "$repo"
 python3 "$here/gen.py" repo "$repo" 3 50
@@ -67,7 +71,7 @@ $ours --repo "$repo" --path envs --from HEAD~1 --to HEAD -o json \
   | python3 -c "import json,sys; d=json.load(sys.stdin); print('(b) ours:', d['summary'], d['units'])" || true
 echo "(b) naive: $(bash "$here/naive-revision-diff.sh" "$kustomize" "$repo" envs HEAD~1 HEAD | grep -c '^[-+] ' ) changed lines"
 out=$(python3 "$root/bench/lib/measure.py" "$runs" \
-  "ours=$ours --repo $repo --path envs --from HEAD~1 --to HEAD || [ \$? = 1 ]" \
+  "ours=$ours --repo $repo --path envs --from HEAD~1 --to HEAD >/dev/null || [ \$? = 1 ]" \
   "naive=bash $here/naive-revision-diff.sh $kustomize $repo envs HEAD~1 HEAD")
 echo "$out"
 o_ms=$(echo "$out" | awk '$1=="ours"{print $2}')
