@@ -12,6 +12,16 @@ struct Rule<'a> {
     matcher: Option<Regex>,
 }
 
+/// kustomize's `IsImageMatched` pattern (5.8): the name, an optional tag, then an optional
+/// digest of any OCI algorithm, so a reference with both tag and digest matches. kustomize
+/// builds it from the name unescaped, and a name that is no valid pattern matches nothing.
+fn matcher(name: &str) -> Option<Regex> {
+    Regex::new(&format!(
+        "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$"
+    ))
+    .ok()
+}
+
 pub fn apply(resources: &mut [Res], images: &[Image]) {
     if images.is_empty() {
         return;
@@ -20,12 +30,7 @@ pub fn apply(resources: &mut [Res], images: &[Image]) {
         .iter()
         .map(|image| Rule {
             image,
-            // kustomize builds this pattern from the name unescaped; we do the same.
-            matcher: Regex::new(&format!(
-                "^{}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$",
-                image.name
-            ))
-            .ok(),
+            matcher: matcher(&image.name),
         })
         .collect();
     for res in resources.iter_mut() {
@@ -72,11 +77,7 @@ pub fn apply_at(
 ) {
     let rule = Rule {
         image,
-        matcher: Regex::new(&format!(
-            "^{}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$",
-            image.name
-        ))
-        .ok(),
+        matcher: matcher(&image.name),
     };
     // kustomize's field-spec image filter never touches CRDs.
     for res in resources
