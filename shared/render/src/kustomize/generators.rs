@@ -16,6 +16,22 @@ use super::kustomization::{Generator, GeneratorOptions};
 use super::loader::Loader;
 use super::resource::Res;
 
+/// kyaml's `encodeBase64`, used for Secret `data` and ConfigMap `binaryData`: standard base64
+/// broken into lines of 70 characters, each ended by a newline, once the text is 70 characters
+/// or longer; shorter text stays on one line without one. The hash sees the same text.
+pub fn encode_base64(bytes: &[u8]) -> String {
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if text.len() < 70 {
+        return text;
+    }
+    let mut wrapped = String::with_capacity(text.len() + text.len() / 70 + 1);
+    for chunk in text.as_bytes().chunks(70) {
+        wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        wrapped.push('\n');
+    }
+    wrapped
+}
+
 /// Builds the objects of one generator entry.
 pub fn generate(
     loader: &Loader,
@@ -148,11 +164,10 @@ pub fn generate(
     obj.insert("apiVersion".into(), json!("v1"));
     obj.insert("kind".into(), json!(kind));
     obj.insert("metadata".into(), Value::Object(metadata));
-    let b64 = base64::engine::general_purpose::STANDARD;
     if kind == "Secret" {
         let mut d = Map::new();
         for (k, v) in data {
-            d.insert(k, Value::String(b64.encode(v)));
+            d.insert(k, Value::String(encode_base64(&v)));
         }
         if !d.is_empty() {
             obj.insert("data".into(), Value::Object(d));
@@ -177,13 +192,7 @@ pub fn generate(
                     d.insert(k, Value::String(s));
                 }
                 Err(e) => {
-                    // kustomize breaks the base64 text into lines of 70 characters.
-                    let text = b64.encode(e.into_bytes());
-                    let mut wrapped = String::with_capacity(text.len() + text.len() / 70 + 1);
-                    for chunk in text.as_bytes().chunks(70) {
-                        wrapped.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-                        wrapped.push('\n');
-                    }
+                    let wrapped = encode_base64(e.as_bytes());
                     bd.insert(k, Value::String(wrapped));
                 }
             }
