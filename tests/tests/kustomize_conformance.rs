@@ -38,6 +38,7 @@ const ERRORS: &[(&str, &str)] = &[
     ("replicas-missing-error", "replicas: resource with name nothere does not match a config"),
     ("resource-duplicate-key-error", "a.yaml:7:3: invalid YAML: data: duplicate key \"x\""),
     ("resource-missing-name-error", "a.yaml:1: ConfigMap without a name: missing metadata.name"),
+    ("serviceaccount-same-name-two-namespaces-error", "r.yaml:13: ClusterRoleBinding/p-crb: found multiple possible referrals for \"runner\": v1, Kind=ServiceAccount, a/p-runner; v1, Kind=ServiceAccount, b/p-runner"),
     ("sort-fifo-with-legacy-options-error", "kustomization.yaml: the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'"),
     ("unknown-field-error", "kustomization.yaml:2:1: invalid kustomization: unknown field `notAField`"),
     ("unknown-nested-field-error", "kustomization.yaml:5:3: invalid kustomization: unknown field `tagsuffx`"),

@@ -434,7 +434,7 @@ impl Ctx<'_> {
     fn set(&self, v: &mut Value) -> Result<(), String> {
         match v {
             Value::String(s) => {
-                if let Some(c) = self.select(s, None)? {
+                if let Some(c) = self.select(s, None, false)? {
                     *s = self.snap.res[c].cur.name.clone();
                 }
                 Ok(())
@@ -453,7 +453,7 @@ impl Ctx<'_> {
                     .get("namespace")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                let Some(c) = self.select(&old, ns.as_deref())? else {
+                let Some(c) = self.select(&old, ns.as_deref(), true)? else {
                     return Ok(());
                 };
                 let cur = &self.snap.res[c].cur;
@@ -470,8 +470,16 @@ impl Ctx<'_> {
         }
     }
 
-    /// kustomize's `selectReferral`.
-    fn select(&self, old: &str, map_ns: Option<&str>) -> Result<Option<usize>, String> {
+    /// kustomize's `selectReferral`. Several candidates left at the end are one referral when
+    /// their names agree — and, for a `{name, namespace}` mapping (`with_namespace`), whose
+    /// namespace is written too, their namespaces as well (so a subject naming ServiceAccounts
+    /// of one name in two namespaces is an error, as in kustomize).
+    fn select(
+        &self,
+        old: &str,
+        map_ns: Option<&str>,
+        with_namespace: bool,
+    ) -> Result<Option<usize>, String> {
         let snap = self.snap;
         let Some(all) = snap.by_prev_name.get(old) else {
             return Ok(None);
@@ -548,8 +556,11 @@ impl Ctx<'_> {
             0 => Ok(None),
             1 => Ok(Some(cands[0])),
             _ => {
-                let first = &snap.res[cands[0]].cur.name;
-                if cands.iter().all(|&c| snap.res[c].cur.name == *first) {
+                let first = &snap.res[cands[0]].cur;
+                if cands.iter().all(|&c| {
+                    let cur = &snap.res[c].cur;
+                    cur.name == first.name && (!with_namespace || cur.namespace == first.namespace)
+                }) {
                     return Ok(Some(cands[0]));
                 }
                 let ids: Vec<String> = cands.iter().map(|&c| snap.res[c].cur.to_string()).collect();
