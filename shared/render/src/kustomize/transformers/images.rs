@@ -1,6 +1,8 @@
 //! `images`: rewrites container images (name, tag, digest) in every `containers` and
-//! `initContainers` list anywhere in a resource, as kustomize's image transformer does.
+//! `initContainers` list anywhere in a resource (CRDs excepted), as kustomize's image
+//! transformer does; the fields are found by the shared walker, `gitops::image`.
 
+use gitops::image::Field;
 use regex::Regex;
 use serde_json::Value;
 
@@ -33,38 +35,23 @@ pub fn apply(resources: &mut [Res], images: &[Image]) {
             matcher: matcher(&image.name),
         })
         .collect();
+    // The one image-field walker every tool shares (gitops::image): kustomize's legacy filter
+    // is its containers/initContainers rule (CRDs skipped); volume references come from the
+    // field specs (`apply_at`), so only container fields are taken here.
+    let fields = gitops::image::ImageFields::new();
     for res in resources.iter_mut() {
         for rule in &rules {
-            visit(&mut res.obj.value, rule);
-        }
-    }
-}
-
-fn visit(value: &mut Value, rule: &Rule<'_>) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                if key == "containers" || key == "initContainers" {
-                    if let Value::Array(items) = child {
-                        for item in items {
-                            if let Some(Value::String(image)) = item.get_mut("image") {
-                                if let Some(new) = update(image, rule) {
-                                    *image = new;
-                                }
-                            }
+            let _ = fields.try_visit_mut(&mut res.obj.value, |_, field, value| {
+                if matches!(field, Field::Container | Field::InitContainer) {
+                    if let Value::String(image) = value {
+                        if let Some(new) = update(image, rule) {
+                            *image = new;
                         }
                     }
-                } else {
-                    visit(child, rule);
                 }
-            }
+                Ok::<(), std::convert::Infallible>(())
+            });
         }
-        Value::Array(items) => {
-            for item in items {
-                visit(item, rule);
-            }
-        }
-        _ => {}
     }
 }
 
