@@ -23,9 +23,10 @@ const ENCODED: &[char] = &['%', '\\', ':', '*', '?', '"', '<', '>', '|'];
 /// The file name of `obj` with extension `ext` (`yaml`, `json`), or why it cannot have one.
 pub fn file_name(obj: &Object, ext: &str) -> Result<String> {
     let raw = format!("{}.{ext}", obj.identity().file_stem());
+    // A name with a line break must not break the one-line error that reports it.
     let refuse = |message: String| Error::Object {
         at: obj.source.location(),
-        object: obj.identity().short(),
+        object: obj.identity().short().escape_debug().to_string(),
         message,
     };
     if let Some(c) = raw.chars().find(|c| c.is_control() || *c == '/') {
