@@ -3,6 +3,8 @@
 //! one `tool: error: …` line (plus an optional `hint:`), a broken pipe treated as success, and
 //! Ctrl-C exiting 130 after removing half-written temporary files.
 
+// The one module that owns the process streams (see clippy.toml's disallowed lists).
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -158,6 +160,17 @@ impl fmt::Debug for Io<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Io { stdin, stdout, stderr }")
     }
+}
+
+/// Whether the process's stdout is a terminal (colour decisions): asked here, where the
+/// process streams live, so that libraries never touch them.
+pub fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
+/// Whether the process's stderr is a terminal (progress display).
+pub fn stderr_is_terminal() -> bool {
+    io::stderr().is_terminal()
 }
 
 /// As [`main`], for a tool whose `run` receives the process streams:
@@ -331,7 +344,11 @@ fn init_logging(tool: &'static str, verbosity: &Verbosity) {
     // kube's client logs every failed request at error level, retried ones included, which
     // would bury the one error line a tool reports: its own lines show from -vv on.
     let level = verbosity.level();
-    let kube = if level >= tracing::Level::DEBUG { level.as_str() } else { "off" };
+    let kube = if level >= tracing::Level::DEBUG {
+        level.as_str()
+    } else {
+        "off"
+    };
     let filter = tracing_subscriber::EnvFilter::new(format!("{level},kube_client={kube}"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

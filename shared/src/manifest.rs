@@ -251,18 +251,15 @@ pub fn read_path(path: &Path) -> Result<Vec<Object>> {
 }
 
 /// The files behind `path` with their contents, in the order they are rendered. Each text is
-/// checked to be UTF-8 (the error names the first bad byte's line and column).
+/// checked to be UTF-8 (the error names the first bad byte's line and column). `-` is refused:
+/// stdin is read with [`read_stream`] from the stream the entry point lends.
 pub fn read_sources(path: &Path) -> Result<Vec<(Arc<str>, String)>> {
     if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        io::stdin()
-            .lock()
-            .take(MAX_INPUT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io("<stdin>", e))?;
-        let name: Arc<str> = Arc::from("<stdin>");
-        let text = decode(bytes, &name)?;
-        return Ok(vec![(name, text)]);
+        // The process's stdin belongs to the entry point (gitops::cli::Io): a tool reads `-`
+        // with read_stream from the stdin it was lent.
+        return Err(Error::Usage(
+            "`-` (stdin) is read by the tool's entry point, not as a path".to_owned(),
+        ));
     }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let files = if meta.is_dir() {

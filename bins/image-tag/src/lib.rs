@@ -121,20 +121,19 @@ impl Failure for ToolError {
 pub type Result<T, E = ToolError> = std::result::Result<T, E>;
 
 /// Runs one invocation.
-pub fn run(args: Args) -> Result<Outcome> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+pub fn run(args: Args, io: &mut gitops::cli::Io<'_>) -> Result<Outcome> {
+    let mut out = &mut *io.stdout;
     let outcome = match &args.command {
         Sub::Compute(a) => compute::run(a, &mut out)?,
         Sub::Set(a) => set::run(a, &mut out)?,
         // --locked never contacts a registry, so it needs no client or runtime.
-        Sub::Pin(a) if a.locked => pin::run(a, None, &mut out)?,
+        Sub::Pin(a) if a.locked => pin::run(a, None, &mut *io.stdin, &mut out)?,
         command => {
             let registry = Arc::new(open_registry(&args.insecure_registry)?);
             let rt = runtime()?;
             match command {
                 Sub::Exists { reference } => rt.block_on(exists(&registry, reference))?,
-                Sub::Pin(a) => pin::run(a, Some((&rt, registry)), &mut out)?,
+                Sub::Pin(a) => pin::run(a, Some((&rt, registry)), &mut *io.stdin, &mut out)?,
                 Sub::Latest(a) => rt.block_on(latest::run(a, &registry, &mut out))?,
                 Sub::Retag { reference, tag } => {
                     rt.block_on(copy::retag(&registry, reference, tag, &mut out))?

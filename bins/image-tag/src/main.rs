@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    gitops::cli::main("image-tag", image_tag::run)
+    gitops::cli::main_with_io("image-tag", image_tag::run)
 }

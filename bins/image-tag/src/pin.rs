@@ -8,8 +8,8 @@
 //! contacted. Nothing is written — neither output nor lock — when any reference fails.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gitops::image::{ExtraPath, ImageFields, JsonPath};
@@ -165,6 +165,7 @@ fn located(place: String, err: RegistryError) -> ToolError {
 pub fn run(
     args: &Args,
     registry: Option<(&tokio::runtime::Runtime, Arc<Registry>)>,
+    stdin: &mut dyn Read,
     out: &mut impl Write,
 ) -> Result<Outcome> {
     let fields = image_fields(args)?;
@@ -183,7 +184,12 @@ pub fn run(
         Some(path) => Some(Lock::read(path, args.locked)?),
         None => None,
     };
-    let mut objects = manifest::read_path(&args.file)?;
+    let mut objects = if args.file == Path::new("-") {
+        let name: Arc<str> = Arc::from("<stdin>");
+        manifest::parse_stream(&manifest::read_stream(stdin, &name)?, &name)?
+    } else {
+        manifest::read_path(&args.file)?
+    };
     let sites = sites(&objects, &fields);
 
     // The distinct references, each checked for syntax before any network traffic, with the

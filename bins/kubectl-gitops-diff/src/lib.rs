@@ -19,7 +19,6 @@ pub mod output;
 pub mod report;
 pub mod revision;
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -504,7 +503,7 @@ impl Config {
             Color::Always => true,
             Color::Never => false,
             Color::Auto => {
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                gitops::cli::stdout_is_terminal() && std::env::var_os("NO_COLOR").is_none()
             }
         };
         Ok(Config {

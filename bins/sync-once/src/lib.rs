@@ -16,7 +16,6 @@ pub mod load;
 pub mod output;
 pub mod sync;
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -360,7 +359,7 @@ impl Config {
             },
             output: args.output,
             connect,
-            progress: std::io::stderr().is_terminal() && !args.verbosity.quiet,
+            progress: gitops::cli::stderr_is_terminal() && !args.verbosity.quiet,
         })
     }
 }
