@@ -39,11 +39,14 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 demo: ## Render the example app for dev, qa and prod, then tag, render and promote it into a local GitOps repo
 	$(CARGO) build --release -p manifest-render -p image-tag -p git-promote
-	BIN=$(CURDIR)/$(RELEASE) examples/demo.sh
-	BIN=$(CURDIR)/$(RELEASE) examples/pipeline.sh
+	BIN=$(RELEASE) examples/demo.sh
+	BIN=$(RELEASE) examples/pipeline.sh
 
-bench: build ## Run every benchmark against its peer (needs kubectl, skopeo, git on PATH)
-	@for b in bench/*/*.sh; do case $$b in */install-*|*/lib/*) continue;; esac; echo "== $$b"; bash $$b; done
+bench: build ## Run every benchmark against its peer (the pinned tools, skopeo, git)
+	$(CARGO) build -p gitops-tests --bins
+	@assets=$$(bash tests/tools/build.sh | tail -1); export PATH=$$assets:$$PATH KUBEBUILDER_ASSETS=$$assets \
+		BIN_DIR=$(RELEASE) TEST_BIN_DIR=$(TARGET_DIR)/debug; \
+	for b in bench/*/*.sh; do case $$b in */install-*|*/lib/*) continue;; esac; echo "== $$b"; bash $$b; done
 
 install: ## Install binaries, the kubectl plugin link, man pages and completions under PREFIX
 	$(CARGO) build --profile $(PROFILE) --workspace --bins

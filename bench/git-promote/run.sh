@@ -9,7 +9,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 runs=${1:-5}
-bin="${CARGO_TARGET_DIR:-$root/target}/release/git-promote"
+bin="${BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/release}/git-promote"
 if [ ! -x "$bin" ] || [ -n "$(find "$root/bins/git-promote/src" "$root/shared/src" -newer "$bin" -name '*.rs' 2>/dev/null | head -1)" ]; then
   (cd "$root" && cargo build --release -q -p git-promote)
 fi

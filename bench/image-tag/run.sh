@@ -19,7 +19,7 @@ for tool in docker-registry skopeo git python3; do
 done
 
 (cd "$root" && cargo build --release -p image-tag --quiet)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/image-tag"
+bin="${BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/release}/image-tag"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/image-tag-bench.XXXXXX")
 pids=()

@@ -17,7 +17,7 @@ kustomize=$assets/kustomize
 cd "$root"
 cargo build -q --release -p kubectl-gitops-diff
 cargo build -q -p gitops-tests --bins
-ours=$root/target/release/kubectl-gitops-diff
+ours=${BIN_DIR:-$root/target/release}/kubectl-gitops-diff
 work=$(mktemp -d)
 cluster_pid=
 cleanup() {
@@ -32,7 +32,7 @@ part=${PART:-ab}
 # (a) live diff ---------------------------------------------------------------------------
 if [[ $part == *a* ]]; then
 mkfifo "$work/cluster.out"
-"$root/target/debug/test-cluster" > "$work/cluster.out" 2>"$work/cluster.err" &
+"${TEST_BIN_DIR:-$root/target/debug}/test-cluster" > "$work/cluster.out" 2>"$work/cluster.err" &
 cluster_pid=$!
 exec 3<"$work/cluster.out"
 read -r kubeconfig <&3

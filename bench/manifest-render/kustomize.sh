@@ -10,7 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 runs=${1:-5}
-bin=$root/target/release/manifest-render
+bin=${BIN_DIR:-$root/target/release}/manifest-render
 cargo build --release -q -p manifest-render --manifest-path "$root/Cargo.toml"   # no-op when up to date
 command -v kubectl >/dev/null || { echo "kubectl not on PATH: it is the peer" >&2; exit 2; }
 

@@ -16,7 +16,7 @@ kubectl=$assets/kubectl
 cd "$root"
 cargo build -q --release -p sync-once
 cargo build -q -p gitops-tests --bins
-ours=$root/target/release/sync-once
+ours=${BIN_DIR:-$root/target/release}/sync-once
 work=$(mktemp -d)
 cluster_pid=
 cleanup() {
@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkfifo "$work/cluster.out"
-"$root/target/debug/test-cluster" > "$work/cluster.out" 2>"$work/cluster.err" &
+"${TEST_BIN_DIR:-$root/target/debug}/test-cluster" > "$work/cluster.out" 2>"$work/cluster.err" &
 cluster_pid=$!
 exec 3<"$work/cluster.out"
 read -r kubeconfig <&3
