@@ -713,12 +713,26 @@ metadata: {{name: {ns2}}}
         .args(["--prune", "--allow-empty"])
         .run()
         .success();
-    let gone = env
-        .cluster
-        .kubectl()
-        .args(["get", "crd", &format!("widgets.{group}")])
-        .run();
-    assert_ne!(gone.code, 0, "CRD pruned");
+    // A CRD's deletion waits on its finalizer (the apiserver removes its custom resources
+    // first), so it may stay Terminating for a moment after the prune returned.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let crd = env.cluster.get("crd", None, &format!("widgets.{group}"));
+        match crd {
+            None => break,
+            Some(crd) => {
+                assert!(
+                    crd["metadata"]["deletionTimestamp"].is_string(),
+                    "CRD not pruned: {crd}"
+                );
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "CRD still terminating after 60 s: {crd}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    }
 }
 
 #[test]
