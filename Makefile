@@ -13,7 +13,7 @@ RELEASE := $(TARGET_DIR)/release
 PROFILE ?= release
 PROFILE_DIR = $(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 
-.PHONY: help build tools cluster test lint demo bench install doc
+.PHONY: help build tools cluster test lint demo bench install krew doc
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -64,6 +64,14 @@ install: ## Install binaries, the kubectl plugin link, man pages and completions
 	@# kubectl finds plugins by name: `kubectl gitops diff` runs kubectl-gitops-diff, and
 	@# `kubectl gitops-diff` looks for kubectl-gitops_diff.
 	ln -sf kubectl-gitops-diff $(PREFIX)/bin/kubectl-gitops_diff
+
+# `make krew KREW_URI_BASE=https://…/releases/download/v0.1.0` names where the archive will be
+# published (the manifest's uri); the default is the workspace's repository URL.
+KREW_DIR ?= $(TARGET_DIR)/krew
+KREW_URI_BASE ?=
+krew: ## Package kubectl-gitops-diff for krew (host platform): tar.gz + plugin manifest with its sha256 in target/krew
+	$(CARGO) build --profile $(PROFILE) -p kubectl-gitops-diff
+	bash deploy/krew/package.sh $(TARGET_DIR)/$(PROFILE_DIR)/kubectl-gitops-diff $(KREW_DIR) $(KREW_URI_BASE)
 
 doc: ## API documentation of the workspace crates
 	$(CARGO) doc --workspace --no-deps

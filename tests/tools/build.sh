@@ -98,6 +98,9 @@ if [[ ! -f $kwokdir/kwok-stages.yaml ]]; then
   mv "$kwokdir/kwok-stages.yaml.tmp" "$kwokdir/kwok-stages.yaml"
 fi
 dirs+=("$kwokdir")
+# krew, the kubectl plugin manager: the install test installs our plugin manifest with it. Built
+# without its version ldflags, krew counts as a development build and never checks for updates.
+dirs+=("$(build krew "" sigs.k8s.io/krew/cmd/krew)")
 
 # The assets directory: links to every built binary, named by the combination of builds.
 assets=$cache/assets-$(printf '%s\n' "${dirs[@]}" | sha256sum | cut -c1-16)
