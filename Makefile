@@ -42,11 +42,15 @@ demo: ## Render the example app for dev, qa and prod, then tag, render and promo
 	BIN=$(RELEASE) examples/demo.sh
 	BIN=$(RELEASE) examples/pipeline.sh
 
-bench: build ## Run every benchmark against its peer (the pinned tools, skopeo, git)
+# `make bench RUNS=3` sets the runs per measurement of every script (default: each script's);
+# `make bench BENCH=image-tag` runs the scripts whose path contains that (table in target/bench/).
+RUNS ?=
+BENCH ?=
+bench: build ## Run every benchmark against its peer and regenerate docs/benchmarks.md (RUNS=N, BENCH=part)
 	$(CARGO) build -p gitops-tests --bins
 	@assets=$$(bash tests/tools/build.sh | tail -1); export PATH=$$assets:$$PATH KUBEBUILDER_ASSETS=$$assets \
-		BIN_DIR=$(RELEASE) TEST_BIN_DIR=$(TARGET_DIR)/debug; \
-	for b in bench/*/*.sh; do case $$b in */install-*|*/lib/*) continue;; esac; echo "== $$b"; bash $$b; done
+		BIN_DIR=$(RELEASE) TEST_BIN_DIR=$(TARGET_DIR)/debug RUNS=$(RUNS) BENCH=$(BENCH); \
+	bash bench/lib/run-all.sh
 
 install: ## Install binaries, the kubectl plugin link, man pages and completions under PREFIX
 	$(CARGO) build --profile $(PROFILE) --workspace --bins

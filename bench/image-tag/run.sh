@@ -5,12 +5,14 @@
 #  (b) copy --all-platforms of a 3-platform image (3 x 2 layers x LAYER_MIB MiB) between two
 #      registries vs `skopeo copy --all`, each run into a fresh repository;
 #  (c) compute on a repository with 10,000 commits vs `git describe --tags` + `git log -1 --format=%ct`.
-# Needs docker-registry, skopeo, git, python3. Environment: RUNS (default 5), LAYER_MIB (default 16).
+# Needs docker-registry, skopeo, git, python3. usage: bench/image-tag/run.sh [RUNS]
+# Environment: RUNS (default 5; the argument wins), LAYER_MIB (default 16). Under `make bench` it
+# records its results (bench/lib/record.py).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-runs=${RUNS:-5}
+runs=${1:-${RUNS:-5}}
 layer_mib=${LAYER_MIB:-16}
 measure="$root/bench/lib/measure.py"
 
@@ -18,7 +20,7 @@ for tool in docker-registry skopeo git python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 
-(cd "$root" && cargo build --release -p image-tag --quiet)
+[[ -n ${BIN_DIR:-} ]] || (cd "$root" && cargo build --release -p image-tag --quiet)
 bin="${BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/release}/image-tag"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/image-tag-bench.XXXXXX")
@@ -164,3 +166,23 @@ echo "| (a) pin 500 refs / 100 distinct vs skopeo inspect loop | $a_ours | $a_pe
 echo "| (b) copy --all-platforms 3 platforms x 2 x ${layer_mib} MiB vs skopeo copy --all | $b_ours | $b_peer | ours takes $(ratio "$b_ours" "$b_peer")x skopeo's time (target <= 1.0x) |"
 echo "| (c) compute, 10,000 commits vs git describe + git log | $c_ours | $c_peer | $(ratio "$c_peer" "$c_ours") |"
 echo "| (c') compute --path vs git log -1 -- path | $cp_ours | $cp_peer | $(ratio "$cp_peer" "$cp_ours") |"
+
+kib() { echo "$1" | awk -v n="$2" '$1 == n {print $4}'; }
+record=(python3 "$root/bench/lib/record.py" --tool image-tag --runs "$runs"
+  --command "bash bench/image-tag/run.sh $runs")
+"${record[@]}" --case "pin: tag -> digest for every image reference" \
+  --input "500 references (100 distinct) in 100 Deployments" \
+  --peer "shell loop of skopeo inspect per distinct reference" --peer-version-of "$(command -v skopeo)" \
+  --ours-ms "$a_ours" --peer-ms "$a_peer" --ours-kib "$(kib "$pin_out" image-tag)" --peer-kib "$(kib "$pin_out" skopeo-loop)" \
+  --target "speedup>=20"
+"${record[@]}" --case "copy --all-platforms between two registries" \
+  --input "3 platforms x 2 layers x ${layer_mib} MiB" --peer "skopeo copy --all" --peer-version-of "$(command -v skopeo)" \
+  --ours-ms "$b_ours" --peer-ms "$b_peer" --ours-kib "$(kib "$copy_out" image-tag)" --peer-kib "$(kib "$copy_out" skopeo-copy)" \
+  --target "speedup>=1.0"
+"${record[@]}" --case "compute: tags for HEAD" --input "10,000 commits, 10 tags" --runs "$((runs * 4))" \
+  --peer "git describe --tags + git log -1" --peer-version-of "$(command -v git)" \
+  --ours-ms "$c_ours" --peer-ms "$c_peer" --ours-kib "$(kib "$compute_out" image-tag)" --peer-kib "$(kib "$compute_out" git)" \
+  --note "compute has no speed target: two git processes on a packed 10,000-commit repository take a few ms; image-tag's start-up is most of its time."
+"${record[@]}" --case "compute --path: tags for the last commit touching a directory" --input "10,000 commits, 20 directories" --runs "$((runs * 4))" \
+  --peer "git log -1 -- PATH" --peer-version-of "$(command -v git)" \
+  --ours-ms "$cp_ours" --peer-ms "$cp_peer" --ours-kib "$(kib "$compute_out" image-tag-path)" --peer-kib "$(kib "$compute_out" git-path)"

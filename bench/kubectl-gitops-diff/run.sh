@@ -10,13 +10,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-runs=${1:-5}
+runs=${1:-${RUNS:-5}}
 assets=${KUBEBUILDER_ASSETS:-$HOME/.cache/gitops-toolkit/tools/current}
 kubectl=$assets/kubectl
 kustomize=$assets/kustomize
 cd "$root"
-cargo build -q --release -p kubectl-gitops-diff
-cargo build -q -p gitops-tests --bins
+# Under `make bench` (BIN_DIR, TEST_BIN_DIR set) everything is built already.
+[[ -n ${BIN_DIR:-} ]] || cargo build -q --release -p kubectl-gitops-diff
+[[ -n ${TEST_BIN_DIR:-} ]] || cargo build -q -p gitops-tests --bins
 ours=${BIN_DIR:-$root/target/release}/kubectl-gitops-diff
 work=$(mktemp -d)
 cluster_pid=
@@ -54,6 +55,14 @@ echo "$out"
 o_ms=$(echo "$out" | awk '$1=="ours"{print $2}')
 k_ms=$(echo "$out" | awk '$1=="kubectl"{print $2}')
 echo "(a) live diff, 1000 objects, 10% changed: ours ${o_ms} ms, kubectl diff --server-side ${k_ms} ms: $(ratio "$o_ms" "$k_ms")x"
+[[ $k_n == 100 && $o_n == 100 ]] && same=ok || same=FAILED
+python3 "$root/bench/lib/record.py" --tool kubectl-gitops-diff --runs "$runs" \
+  --command "PART=a bash bench/kubectl-gitops-diff/run.sh $runs" \
+  --case "live diff against the real kube-apiserver (server-side dry-run)" \
+  --input "1,000 objects, 100 changed" --peer "kubectl diff --server-side" --peer-version-of "$kubectl" \
+  --ours-ms "$o_ms" --peer-ms "$k_ms" \
+  --ours-kib "$(echo "$out" | awk '$1=="ours"{print $4}')" --peer-kib "$(echo "$out" | awk '$1=="kubectl"{print $4}')" \
+  --target "speedup>=5" --check "both find the same 100 objects differ (kubectl $k_n, ours $o_n)=$same"
 kill "$cluster_pid"; wait "$cluster_pid" 2>/dev/null || true; cluster_pid=
 fi
 
@@ -67,13 +76,23 @@ git -C "$repo" add -A
 git -C "$repo" -c user.name=b -c user.email=b@example.com commit -q -m initial
 sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' "$repo/envs/env1/app17/kustomization.yaml"
 git -C "$repo" -c user.name=b -c user.email=b@example.com commit -q -am "app17 1.1.0 in env1"
-$ours --repo "$repo" --path envs --from HEAD~1 --to HEAD -o json \
-  | python3 -c "import json,sys; d=json.load(sys.stdin); print('(b) ours:', d['summary'], d['units'])" || true
-echo "(b) naive: $(bash "$here/naive-revision-diff.sh" "$kustomize" "$repo" envs HEAD~1 HEAD | grep -c '^[-+] ' ) changed lines"
+o_changed=$($ours --repo "$repo" --path envs --from HEAD~1 --to HEAD -o json \
+  | python3 -c "import json,sys; d=json.load(sys.stdin); print('(b) ours:', d['summary'], d['units'], file=sys.stderr); print(d['summary']['changed'])" || true)
+n_lines=$(bash "$here/lib/naive-revision-diff.sh" "$kustomize" "$repo" envs HEAD~1 HEAD | grep -c '^[-+] ' || true)
+echo "(b) ours: $o_changed changed object(s); naive: $n_lines changed lines"
 out=$(python3 "$root/bench/lib/measure.py" "$runs" \
   "ours=$ours --repo $repo --path envs --from HEAD~1 --to HEAD >/dev/null || [ \$? = 1 ]" \
-  "naive=bash $here/naive-revision-diff.sh $kustomize $repo envs HEAD~1 HEAD")
+  "naive=bash $here/lib/naive-revision-diff.sh $kustomize $repo envs HEAD~1 HEAD")
 echo "$out"
 o_ms=$(echo "$out" | awk '$1=="ours"{print $2}')
 n_ms=$(echo "$out" | awk '$1=="naive"{print $2}')
 echo "(b) revision diff, 3 envs x 50 apps, one app changed: ours ${o_ms} ms, checkout + kustomize build + diff -u ${n_ms} ms: $(ratio "$o_ms" "$n_ms")x"
+[[ $o_changed == 1 && $n_lines -ge 2 ]] && found=ok || found=FAILED
+python3 "$root/bench/lib/record.py" --tool kubectl-gitops-diff --runs "$runs" \
+  --command "PART=b bash bench/kubectl-gitops-diff/run.sh $runs" \
+  --case "revision diff for a pull request, no cluster" \
+  --input "3 envs x 50 apps (150 kustomizations), one app's image tag changed" \
+  --peer "check out both revisions, kustomize build each kustomization, diff -u" --peer-version-of "$kustomize" \
+  --ours-ms "$o_ms" --peer-ms "$n_ms" \
+  --ours-kib "$(echo "$out" | awk '$1=="ours"{print $4}')" --peer-kib "$(echo "$out" | awk '$1=="naive"{print $4}')" \
+  --target "speedup>=50" --check "both find the change (ours: $o_changed object, diff -u: $n_lines lines)=$found"

@@ -6,12 +6,13 @@
 # Same input, one run, alternating; prints median times, ratios, peak memory, the scaling of
 # manifest-render from 1,000 to 2,000 objects, and whether the outputs are byte-identical.
 #
-# usage: bench/manifest-render/kustomize.sh [RUNS]   (default 5; builds the release binary first)
+# usage: bench/manifest-render/kustomize.sh [RUNS]   (default $RUNS or 5; builds the release binary
+#        first unless BIN_DIR names one); under `make bench` it records its results (bench/lib/record.py)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-runs=${1:-5}
+runs=${1:-${RUNS:-5}}
 bin=${BIN_DIR:-$root/target/release}/manifest-render
-cargo build --release -q -p manifest-render --manifest-path "$root/Cargo.toml"   # no-op when up to date
+[[ -n ${BIN_DIR:-} ]] || cargo build --release -q -p manifest-render --manifest-path "$root/Cargo.toml"   # no-op when up to date
 command -v kubectl >/dev/null || { echo "kubectl not on PATH: it is the peer" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -123,7 +124,7 @@ spec:
 PY
 }
 
-declare -A ours_ms peer_ms ours_kib peer_kib
+declare -A ours_ms peer_ms ours_kib peer_kib same_at objects_at
 for n in 1000 2000; do
   generate "$work/$n" "$n"
   "$bin" "$work/$n/overlay" > "$work/ours-$n.yaml"
@@ -131,6 +132,7 @@ for n in 1000 2000; do
   objects=$(grep -c '^kind:' "$work/ours-$n.yaml")
   if cmp -s "$work/ours-$n.yaml" "$work/peer-$n.yaml"; then same="byte-identical"; else same="DIFFERENT"; fi
   echo "input $n: $objects objects rendered; outputs $same"
+  same_at[$n]=$same objects_at[$n]=$objects
   python3 "$root/bench/lib/measure.py" "$runs" \
     "manifest-render=$bin $work/$n/overlay" \
     "kubectl-kustomize=kubectl kustomize $work/$n/overlay" > "$work/m-$n.txt"
@@ -156,3 +158,19 @@ awk -v o1="${ours_ms[1000]}" -v p1="${peer_ms[1000]}" -v o2="${ours_ms[2000]}" -
   printf "manifest-render time(2,000)/time(1,000): %.2f in the runs above; %.2f by median and %.2f by minimum over %d alternating runs of manifest-render alone (%.1f / %.1f ms) (target <= 2.3)\n", o2 / o1, s2 / s1, s2min / s1min, runs * 4, s1, s2
   printf "memory at 2,000: %.3f of kustomize (target <= 0.25)\n", ok2 / pk2
 }'
+record=(python3 "$root/bench/lib/record.py" --tool manifest-render --runs "$runs"
+  --command "bash bench/manifest-render/kustomize.sh $runs")
+for n in 1000 2000; do
+  [[ ${same_at[$n]} == byte-identical ]] && same=ok || same=FAILED
+  targets=()
+  [[ $n == 2000 ]] && targets=(--target "speedup>=100" --target "memory<=0.25")
+  "${record[@]}" --case "kustomize overlay (namespace, namePrefix, labels, images, JSON 6902 + strategic-merge patches, configMapGenerator)" \
+    --input "${objects_at[$n]} objects" --peer "kubectl kustomize" --peer-version-of "$(command -v kubectl)" \
+    --ours-ms "${ours_ms[$n]}" --peer-ms "${peer_ms[$n]}" --ours-kib "${ours_kib[$n]}" --peer-kib "${peer_kib[$n]}" \
+    "${targets[@]}" --check "output byte-identical to kubectl kustomize=$same"
+done
+"${record[@]}" --case "scaling: time(2,000 objects) / time(1,000), manifest-render alone" \
+  --input "the two overlays above, $((runs * 4)) alternating runs" \
+  --value "median_ratio=$(awk -v a="$s2" -v b="$s1" 'BEGIN { printf "%.2f", a / b }')" \
+  --value "min_ratio=$(awk -v a="$s2min" -v b="$s1min" 'BEGIN { printf "%.2f", a / b }')" \
+  --target "median_ratio<=2.3"

@@ -4,12 +4,13 @@
 # run today to merge a folder of YAML. Same input, one run, alternating; prints median times,
 # the ratio and peak memory. Also times `manifest-render --version` (start-up).
 #
-# usage: bench/manifest-render/plain.sh [RUNS]   (default 5; builds the release binary if needed)
+# usage: bench/manifest-render/plain.sh [RUNS]   (default $RUNS or 5; builds the release binary
+#        unless BIN_DIR names one); under `make bench` it records its results (bench/lib/record.py)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-runs=${1:-5}
+runs=${1:-${RUNS:-5}}
 bin=${BIN_DIR:-$root/target/release}/manifest-render
-[[ -x $bin ]] || cargo build --release -q -p manifest-render --manifest-path "$root/Cargo.toml"
+[[ -n ${BIN_DIR:-} ]] || cargo build --release -q -p manifest-render --manifest-path "$root/Cargo.toml"
 command -v kubectl >/dev/null || { echo "kubectl not on PATH: it is the peer" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -75,7 +76,7 @@ peer="kubectl kustomize $work/app"
 n=$($bin --var ENV=dev --var TAG=1.0 "$work"/app/svc* | grep -c '^kind:')
 echo "input: $n objects in $(ls "$work"/app/svc*/*.yaml | wc -l) files; $runs runs each"
 python3 "$root/bench/lib/measure.py" "$runs" "manifest-render=$ours" "kubectl-kustomize=$peer" > "$work/render.txt"
-python3 "$root/bench/lib/measure.py" 20 "version=$bin --version" > "$work/version.txt"
+python3 "$root/bench/lib/measure.py" --time-only 20 "version=$bin --version" > "$work/version.txt"
 read -r _ ours_ms _ ours_kib < <(grep '^manifest-render ' "$work/render.txt")
 read -r _ peer_ms _ peer_kib < <(grep '^kubectl-kustomize ' "$work/render.txt")
 read -r _ version_ms _ _ < "$work/version.txt"
@@ -87,3 +88,11 @@ awk -v om="$ours_ms" -v ok="$ours_kib" -v pm="$peer_ms" -v pk="$peer_kib" -v vm=
   printf "memory: %.3f of kustomize (target <= 0.333)\n", ok / pk
   printf "manifest-render --version median: %.2f ms (target <= 5 ms)\n", vm
 }'
+record=(python3 "$root/bench/lib/record.py" --tool manifest-render --runs "$runs"
+  --command "bash bench/manifest-render/plain.sh $runs")
+"${record[@]}" --case "plain YAML folder with \${VAR} placeholders" \
+  --input "$n objects in 1000 files" --peer "kubectl kustomize" --peer-version-of "$(command -v kubectl)" \
+  --ours-ms "$ours_ms" --peer-ms "$peer_ms" --ours-kib "$ours_kib" --peer-kib "$peer_kib" \
+  --target "speedup>=50" --target "memory<=0.333"
+"${record[@]}" --case "start-up: manifest-render --version" --input "no input; 20 runs" \
+  --value "median=${version_ms}ms" --target "median<=5"

@@ -7,10 +7,11 @@
 # parsers must agree on every value. Builds a throwaway crate in a temp dir with the versions
 # pinned by the workspace's Cargo.lock.
 #
-# usage: bench/manifest-render/yaml-parsers.sh [RUNS]   (default 21)
+# usage: bench/manifest-render/yaml-parsers.sh [RUNS]   (default $RUNS or 21); under `make bench` it
+#        records its result (bench/lib/record.py)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-runs=${1:-21}
+runs=${1:-${RUNS:-21}}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
@@ -83,4 +84,13 @@ RUST
 # Offline when the crates are already in cargo's cache (the workspace pulls both).
 CARGO_TARGET_DIR="$root/target/yaml-parsers-bench" cargo build --release -q --offline --manifest-path "$work/Cargo.toml" 2>/dev/null ||
   CARGO_TARGET_DIR="$root/target/yaml-parsers-bench" cargo build --release -q --manifest-path "$work/Cargo.toml"
-"$root/target/yaml-parsers-bench/release/yamlbench" "$runs"
+"$root/target/yaml-parsers-bench/release/yamlbench" "$runs" | tee "$work/out.txt"
+read -r _ _ ours_parse ours_emit _ < <(grep '^serde_yaml ' "$work/out.txt")
+read -r _ _ peer_parse peer_emit _ < <(grep '^serde-saphyr ' "$work/out.txt")
+python3 "$root/bench/lib/record.py" --tool "shared::manifest (serde_yaml 0.9.34)" --runs "$runs" \
+  --command "bash bench/manifest-render/yaml-parsers.sh $runs" \
+  --case "YAML crate: parse into serde_json values (the hot path; the two must agree on every value)" \
+  --input "the 2,000 documents of plain.sh" --peer "serde-saphyr" --peer-version "serde-saphyr 2.2.0" \
+  --ours-ms "$ours_parse" --peer-ms "$peer_parse" \
+  --value "emit_ms_serde_yaml=${ours_emit}ms" --value "emit_ms_serde_saphyr=${peer_emit}ms" \
+  --note "yaml-parsers.sh decides which YAML crate shared::manifest uses (README, Dependencies): emitting does not matter, shared::yaml writes the output itself."
