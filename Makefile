@@ -37,10 +37,14 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-demo: ## Render the example app for dev, qa and prod, then tag, render and promote it into a local GitOps repo
-	$(CARGO) build --release -p manifest-render -p image-tag -p git-promote
-	BIN=$(RELEASE) examples/demo.sh
-	BIN=$(RELEASE) examples/pipeline.sh
+# The demo's tools (release) and, unless DEMO_CLUSTER=current, the test control plane (debug,
+# as the tests build it).
+DEMO_TOOLS := -p manifest-render -p image-tag -p git-promote -p sync-once -p kubectl-gitops-diff
+DEMO_CLUSTER ?= test
+demo: ## The whole workflow on this machine: registry, control plane, Git host; PR gate, CI, dev, qa, prune, rollback
+	$(CARGO) build --release $(DEMO_TOOLS)
+	$(if $(filter current,$(DEMO_CLUSTER)),,$(CARGO) build -p gitops-tests --bin test-cluster)
+	BIN=$(RELEASE) TEST_BIN=$(TARGET_DIR)/debug DEMO_CLUSTER=$(DEMO_CLUSTER) bash examples/demo.sh
 
 # `make bench RUNS=3` sets the runs per measurement of every script (default: each script's);
 # `make bench BENCH=image-tag` runs the scripts whose path contains that (table in target/bench/).
