@@ -1497,3 +1497,221 @@ fn a_bulk_first_sync_tells_existing_objects_from_new_ones() {
     assert_eq!(env.get("configmap", "cm-3").unwrap()["data"]["v"], "3");
     assert_eq!(env.members().len(), 12);
 }
+
+/// A bare repository `root/gitops.git` whose `clusters/dev` renders one ConfigMap `app` (and,
+/// with `extra`, a second one `extra`) into the test namespace.
+fn bare_source(env: &Env, root: &Path, extra: bool) {
+    let work = env.dir.path().join("source-work");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    let mut resources = "resources: [app.yaml]\n".to_owned();
+    harness::write(
+        &work,
+        "clusters/dev/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {from: git}\n",
+    );
+    if extra {
+        resources = "resources: [app.yaml, extra.yaml]\n".to_owned();
+        harness::write(
+            &work,
+            "clusters/dev/extra.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {from: git}\n",
+        );
+    }
+    harness::write(
+        &work,
+        "clusters/dev/kustomization.yaml",
+        format!("namespace: {}\n{resources}", env.ns),
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "source"]);
+    let bare = root.join("gitops.git");
+    let _ = std::fs::remove_dir_all(&bare);
+    std::fs::create_dir_all(root).unwrap();
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            "gitops.git",
+        ],
+    );
+}
+
+/// Every file under `dir` (the fetch cache), as text, for leak checks.
+fn all_text_under(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    out
+}
+
+/// http:// through `git http-backend` (smart HTTP, as a Git host serves it). Anonymous, it is
+/// fetched and applied. A server that wants credentials, given none, and credentials in an
+/// http:// URL (gix sends no password in clear text, so they are refused before any request
+/// carries them; https:// is where they belong) each end the run with one error line and exit
+/// 2, nothing applied, no inventory written, and the password nowhere — not even when the
+/// server would echo what it got.
+#[test]
+fn a_git_source_over_http_and_its_credential_failures() {
+    use base64::Engine as _;
+    use harness::git_http::GitHttp;
+    let Some(env) = Env::new("so-githttp") else {
+        return;
+    };
+    let root = env.dir.path().join("served");
+    bare_source(&env, &root, false);
+
+    let open = GitHttp::start(&root);
+    let run = env
+        .sync()
+        .args(["--repo", &open.url("gitops.git"), "--path", "clusters/dev"])
+        .args(["-o", "json"])
+        .run()
+        .success();
+    let report: Value = serde_json::from_str(&run.stdout).expect("json report");
+    assert_eq!(report["objects"][0]["action"], "created", "{}", run.stdout);
+    assert_eq!(env.get("configmap", "app").unwrap()["data"]["from"], "git");
+
+    // A new commit adds `extra`: none of the failing runs below may apply it.
+    bare_source(&env, &root, true);
+    let locked = GitHttp::with_auth(&root, "ci", "s3cret-pass");
+    let echo = GitHttp::echoing_auth(&root);
+    let basic = base64::engine::general_purpose::STANDARD.encode("ci:s3cret-pass");
+    let cases = [
+        (format!("http://127.0.0.1:{}/gitops.git", locked.port()), ""),
+        (
+            format!(
+                "http://ci:wrong-pass@127.0.0.1:{}/gitops.git",
+                locked.port()
+            ),
+            "Will not send credentials in clear text over http",
+        ),
+        (
+            format!(
+                "http://ci:s3cret-pass@127.0.0.1:{}/gitops.git",
+                locked.port()
+            ),
+            "Will not send credentials in clear text over http",
+        ),
+        (
+            format!("http://ci:s3cret-pass@127.0.0.1:{}/gitops.git", echo.port()),
+            "Will not send credentials in clear text over http",
+        ),
+    ];
+    let written = env.parent()["metadata"]["resourceVersion"].clone();
+    for (url, why) in &cases {
+        let run = env
+            .sync()
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .args(["--repo", url, "--path", "clusters/dev"])
+            .run()
+            .code(2);
+        assert!(
+            run.stderr
+                .starts_with("sync-once: error: cannot fetch http://127.0.0.1:"),
+            "{url}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(why), "{url}: {}", run.stderr);
+        assert_eq!(
+            run.stderr
+                .lines()
+                .filter(|l| !l.starts_with("hint: "))
+                .count(),
+            1,
+            "{url}: {}",
+            run.stderr
+        );
+        for leak in ["s3cret-pass", "wrong-pass", basic.as_str()] {
+            assert!(!run.stderr.contains(leak), "{leak} leaked: {}", run.stderr);
+            assert!(!run.stdout.contains(leak), "{leak} leaked: {}", run.stdout);
+        }
+        assert!(
+            env.get("configmap", "extra").is_none(),
+            "{url}: nothing applied"
+        );
+        assert_eq!(
+            env.parent()["metadata"]["resourceVersion"],
+            written,
+            "{url}: the inventory is not written"
+        );
+    }
+    let cache = all_text_under(&env.dir.path().join("cache"));
+    assert!(!cache.contains("s3cret-pass") && !cache.contains("wrong-pass"));
+}
+
+/// ssh:// with the ssh program replaced by a script that runs the requested command
+/// (`git-upload-pack '/path'`) locally — the technique of git's own test suite
+/// (t/helper/test-fake-ssh) — set through `GIT_SSH_COMMAND`, as for git.
+#[test]
+fn a_git_source_over_ssh_runs_the_configured_ssh_program() {
+    let Some(env) = Env::new("so-gitssh") else {
+        return;
+    };
+    let root = env.dir.path().join("served");
+    bare_source(&env, &root, false);
+    let log = env.dir.path().join("ssh.log");
+    let fake = env.dir.path().join("fake-ssh");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n\
+             # Drops ssh's options and the host, then runs the remote command here.\n\
+             echo \"$@\" >> '{log}'\n\
+             while [ $# -gt 0 ]; do\n\
+             \x20 case \"$1\" in\n\
+             \x20   -o|-p|-l|-i|-F) shift 2 ;;\n\
+             \x20   -*) shift ;;\n\
+             \x20   *) break ;;\n\
+             \x20 esac\n\
+             done\n\
+             shift\n\
+             exec sh -c \"$*\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = format!(
+        "ssh://git@git.example.invalid{}",
+        root.join("gitops.git").display()
+    );
+    let run = env
+        .sync()
+        .env("GIT_SSH_COMMAND", &fake)
+        .args(["--repo", &url, "--path", "clusters/dev"])
+        .run();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        run.code, 0,
+        "stderr: {}\nssh was called as: {logged}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("configmap/app created"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        logged.contains("git.example.invalid") && logged.contains("git-upload-pack"),
+        "the configured ssh program ran the upload-pack: {logged}"
+    );
+    assert_eq!(env.get("configmap", "app").unwrap()["data"]["from"], "git");
+}

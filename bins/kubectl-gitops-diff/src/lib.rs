@@ -164,18 +164,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then the pod's service
-    /// account).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-
-    /// The namespace of namespaced objects that have none.
-    #[arg(short = 'n', long, value_name = "NS")]
-    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub cluster: gitops::cluster::ClusterArgs,
 
     #[command(flatten)]
     pub verbosity: Verbosity,
@@ -495,10 +485,7 @@ impl Config {
             .map(parse_inventory)
             .transpose()
             .map_err(usage)?;
-        let mut connect = ConnectOptions::from_env();
-        connect.kubeconfig = args.kubeconfig;
-        connect.context = args.context;
-        connect.namespace = args.namespace;
+        let connect = args.cluster.connect_options();
         let color = match args.color {
             Color::Always => true,
             Color::Never => false,

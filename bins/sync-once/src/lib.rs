@@ -44,6 +44,13 @@ pub const SERVICE_ACCOUNT_DIR_ENV: &str = "SYNC_ONCE_SERVICE_ACCOUNT_DIR";
 #[derive(Debug, Parser)]
 #[command(name = "sync-once", version, max_term_width = 100)]
 #[command(
+    mut_arg("kubeconfig", |a| a.help("Path to the kubeconfig file (default: $KUBECONFIG, \
+~/.kube/config, the pod's service account)")),
+    mut_arg("context", |a| a.help("The kubeconfig context to use")),
+    mut_arg("namespace", |a| a.help("Namespace for namespaced objects that name none (and for \
+the default inventory)"))
+)]
+#[command(
     after_help = "Exit codes: 0 synced (or nothing to do), 2 error (what was and was not \
 applied is reported).\n\nExamples:\n  sync-once --repo https://git.example.com/gitops.git --ref main --path clusters/dev --prune --wait\n  manifest-render overlays/dev | sync-once -f - --inventory dev/web --prune"
 )]
@@ -143,18 +150,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, the pod's service
-    /// account).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context to use.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-
-    /// Namespace for namespaced objects that name none (and for the default inventory).
-    #[arg(short = 'n', long, value_name = "NS")]
-    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub cluster: gitops::cluster::ClusterArgs,
 
     #[command(flatten)]
     pub verbosity: Verbosity,
@@ -327,10 +324,7 @@ impl Config {
             )
             .collect();
         vars.sort_by_key(|(seq, _)| *seq);
-        let mut connect = gitops::cluster::ConnectOptions::from_env();
-        connect.kubeconfig = args.kubeconfig;
-        connect.context = args.context;
-        connect.namespace = args.namespace;
+        let mut connect = args.cluster.connect_options();
         // A service account mounted somewhere else than the standard directory.
         if let Some(dir) = std::env::var_os(SERVICE_ACCOUNT_DIR_ENV).map(PathBuf::from) {
             connect.in_cluster.token_file = dir.join("token");
@@ -388,22 +382,51 @@ fn parse_inventory(text: &str) -> Result<(String, String), Error> {
 /// Runs one sync: stdin (for `-f -`), stdout and stderr are the entry point's.
 pub fn run(args: Args, io: &mut Io<'_>) -> Result<Outcome, Error> {
     let config = Config::from_args(args)?;
-    // Everything that can be wrong with the input is found here, before the cluster is touched.
-    let loaded = load::load(&config, &mut io.stdin)?;
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    // Connecting only reads from the cluster (credentials, TLS, the crypto library seeding its
+    // random generator, discovery), so it runs while the source is fetched and rendered: that
+    // start-up no longer adds to the source's. A stream on stdin is read first, as before: a
+    // kubeconfig's credential plugin may inherit stdin (its interactive mode).
+    let reads_stdin =
+        matches!(&config.source, SourceSpec::Stream { file } if file.as_os_str() == "-");
+    let early = (!reads_stdin).then(|| {
+        let options = config.connect.clone();
+        runtime.spawn(async move { gitops::cluster::Cluster::connect(&options).await })
+    });
+    // Everything that can be wrong with the input is found here, before anything is written;
+    // bad input wins over a cluster error, whichever comes first.
+    let loaded = match load::load(&config, &mut io.stdin) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            if let Some(early) = early {
+                early.abort();
+            }
+            return Err(err);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let connected = runtime.block_on(async {
+        match early {
+            Some(early) => early.await.unwrap_or_else(|e| {
+                Err(gitops::cluster::ClusterError::Config {
+                    message: format!("connecting failed: {e}"),
+                })
+            }),
+            None => gitops::cluster::Cluster::connect(&config.connect).await,
+        }
+    });
     let progress: Option<&mut dyn std::io::Write> = if config.progress {
         Some(&mut *io.stderr)
     } else {
         None
     };
-    let report = runtime.block_on(sync::sync(&config, &loaded, progress));
+    let report = runtime.block_on(sync::sync(&config, &loaded, connected, progress));
     output::write(&config, &loaded, &report, &mut io.stdout).map_err(Error::Output)?;
     match report.error {
         None => Ok(Outcome::Ok),

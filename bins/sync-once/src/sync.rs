@@ -146,10 +146,12 @@ struct Item {
     deferred: bool,
 }
 
-/// Runs the pass; `progress` (a TTY's stderr) gets a counter while objects are applied.
+/// Runs the pass on the connection made for `config.connect`; `progress` (a TTY's stderr) gets
+/// a counter while objects are applied.
 pub async fn sync(
     config: &Config,
     loaded: &Loaded,
+    connected: Result<Cluster, ClusterError>,
     mut progress: Option<&mut dyn Write>,
 ) -> Report {
     let started = Instant::now();
@@ -157,7 +159,11 @@ pub async fn sync(
         dry_run: config.sync.dry_run,
         ..Report::default()
     };
-    if let Err(err) = run(config, loaded, &mut report, &mut progress).await {
+    let result = match connected {
+        Ok(cluster) => run(config, loaded, cluster, &mut report, &mut progress).await,
+        Err(err) => Err(err.into()),
+    };
+    if let Err(err) = result {
         report.error = Some(err);
     }
     if let Some(p) = progress.as_mut() {
@@ -171,11 +177,12 @@ pub async fn sync(
 async fn run(
     config: &Config,
     loaded: &Loaded,
+    cluster: Cluster,
     report: &mut Report,
     progress: &mut Option<&mut dyn Write>,
 ) -> Result<(), Error> {
     let opts = &config.sync;
-    let cluster = Arc::new(Cluster::connect(&config.connect).await?);
+    let cluster = Arc::new(cluster);
     let (pns, pname) = config.inventory.clone().unwrap_or_else(|| {
         (
             cluster.default_namespace().to_owned(),
@@ -273,20 +280,23 @@ async fn run(
             .or_default()
             .push(item.key.clone());
     }
-    for ((gk, ns), keys) in unseen {
-        if keys.len() < BULK_LIST_AT {
-            continue;
-        }
-        let scope: Vec<String> = if ns.is_empty() { Vec::new() } else { vec![ns] };
-        let found = cluster.list(std::slice::from_ref(&gk), "", &scope).await?;
-        let wanted: BTreeSet<&ObjectKey> = keys.iter().collect();
-        for obj in found {
+    unseen.retain(|_, keys| keys.len() >= BULK_LIST_AT);
+    if !unseen.is_empty() {
+        let scopes: Vec<(GroupKind, String)> = unseen.keys().cloned().collect();
+        let wanted: BTreeSet<&ObjectKey> = unseen.values().flatten().collect();
+        for obj in cluster.list_scopes(&scopes, "").await? {
             let key = ObjectKey::of(&obj);
             if wanted.contains(&key) {
                 live.insert(key, obj);
             }
         }
-        absent.extend(keys.into_iter().filter(|k| !live.contains_key(k)));
+        absent.extend(
+            unseen
+                .values()
+                .flatten()
+                .filter(|k| !live.contains_key(*k))
+                .cloned(),
+        );
     }
     let fast = inventory.digest.as_deref() == Some(loaded.digest.as_str())
         && inventory.revision == loaded.revision;

@@ -241,10 +241,13 @@ impl Cluster {
         let mut params = PatchParams::apply(&options.field_manager);
         params.force = options.force;
         params.dry_run = options.dry_run;
-        // As `kubectl apply` sends it (`--validate=strict`): duplicate fields are refused too.
-        // (Fields the schema does not declare are refused by server-side apply whatever this
-        // says; see `is_schema_rejection`.)
-        params.field_validation = Some(ValidationDirective::Strict);
+        // Fields the schema does not declare are refused by server-side apply whatever this
+        // says (see `is_schema_rejection`). What `Strict` (kubectl's `--validate=strict`) and the
+        // server's default `Warn` add for an apply is a second, strict YAML decoding of the body
+        // that only looks for duplicate keys — and a body serialized from a JSON map cannot hold
+        // any. Skipping that parse of every body saves the server a good share of its work per
+        // apply (the bulk of a first sync); nothing that could be refused gets through.
+        params.field_validation = Some(ValidationDirective::Ignore);
         let patch = Patch::Apply(&body);
         let applied = self
             .retrying(|| api.patch(&id.name, &params, &patch))
@@ -274,51 +277,94 @@ impl Cluster {
         selector: &str,
         namespaces: &[String],
     ) -> Result<Vec<Value>> {
+        let scopes: Vec<(GroupKind, String)> = kinds
+            .iter()
+            .flat_map(|gk| {
+                let all = namespaces.is_empty().then(String::new);
+                all.into_iter()
+                    .chain(namespaces.iter().cloned())
+                    .map(move |ns| (gk.clone(), ns))
+            })
+            .collect();
+        self.list_scopes(&scopes, selector).await
+    }
+
+    /// Like [`Cluster::list`], for exact `(kind, namespace)` scopes: an empty namespace lists
+    /// the kind in all namespaces; a cluster-scoped kind is listed once whatever namespaces it
+    /// comes with. The lists are requested concurrently (a few at a time): a run's lists are
+    /// independent, and one after the other they would add up to its start-up.
+    pub async fn list_scopes(
+        &self,
+        scopes: &[(GroupKind, String)],
+        selector: &str,
+    ) -> Result<Vec<Value>> {
+        const AT_ONCE: usize = 8;
         let discovery = self.discovery();
-        let params = ListParams::default().labels(selector);
-        let mut out = Vec::new();
-        for gk in kinds {
+        let mut seen: std::collections::BTreeSet<(GroupKind, String)> = Default::default();
+        let mut requests = Vec::new();
+        for (gk, ns) in scopes {
             let Some(resource) = discovery.resolve_group_kind(gk) else {
                 continue;
             };
+            let ns = if resource.namespaced {
+                ns.clone()
+            } else {
+                String::new()
+            };
+            if !seen.insert((gk.clone(), ns.clone())) {
+                continue;
+            }
             let ar = resource.api_resource();
-            // Cluster-scoped kinds, and namespaced ones across all namespaces, take one list.
-            let apis: Vec<(String, Api<DynamicObject>)> =
-                if !resource.namespaced || namespaces.is_empty() {
-                    vec![(String::new(), Api::all_with(self.client.clone(), &ar))]
+            let api: Api<DynamicObject> = if ns.is_empty() {
+                Api::all_with(self.client.clone(), &ar)
+            } else {
+                Api::namespaced_with(self.client.clone(), &ns, &ar)
+            };
+            requests.push((gk.clone(), ns, api, resource.clone()));
+        }
+        let params = ListParams::default().labels(selector);
+        let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, (_, _, api, _)) in requests.iter().enumerate() {
+            let (api, params, policy, gate) =
+                (api.clone(), params.clone(), self.retry, Arc::clone(&gate));
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                (index, retrying(policy, || api.list(&params)).await)
+            });
+        }
+        let mut lists = Vec::with_capacity(requests.len());
+        while let Some(joined) = tasks.join_next().await {
+            let (index, result) = joined.map_err(|e| ClusterError::Request {
+                object: "list".into(),
+                message: format!("a list request failed: {e}"),
+            })?;
+            lists.push((index, result));
+        }
+        // The first failure in request order, so that the error does not depend on timing.
+        lists.sort_by_key(|(index, _)| *index);
+        let mut out = Vec::new();
+        for (index, result) in lists {
+            let (gk, ns, _, resource) = &requests[index];
+            let list = result.map_err(|e| {
+                let what = if ns.is_empty() {
+                    format!("{gk} (list)")
                 } else {
-                    namespaces
-                        .iter()
-                        .map(|ns| {
-                            (
-                                ns.clone(),
-                                Api::namespaced_with(self.client.clone(), ns, &ar),
-                            )
-                        })
-                        .collect()
+                    format!("{gk} in namespace {ns} (list)")
                 };
-            for (ns, api) in apis {
-                let list = self.retrying(|| api.list(&params)).await.map_err(|e| {
-                    let what = if ns.is_empty() {
-                        format!("{gk} (list)")
-                    } else {
-                        format!("{gk} in namespace {ns} (list)")
-                    };
-                    self.error(&what, e)
+                self.error(&what, e)
+            })?;
+            for item in list.items {
+                let mut value = serde_json::to_value(&item).map_err(|e| ClusterError::Request {
+                    object: gk.to_string(),
+                    message: format!("cannot read the listed object: {e}"),
                 })?;
-                for item in list.items {
-                    let mut value =
-                        serde_json::to_value(&item).map_err(|e| ClusterError::Request {
-                            object: gk.to_string(),
-                            message: format!("cannot read the listed object: {e}"),
-                        })?;
-                    // List items come without apiVersion and kind.
-                    if let Some(map) = value.as_object_mut() {
-                        map.insert("apiVersion".into(), resource.api_version().into());
-                        map.insert("kind".into(), resource.kind.clone().into());
-                    }
-                    out.push(value);
+                // List items come without apiVersion and kind.
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("apiVersion".into(), resource.api_version().into());
+                    map.insert("kind".into(), resource.kind.clone().into());
                 }
+                out.push(value);
             }
         }
         out.sort_by_key(super::ObjectKey::of);
@@ -403,30 +449,12 @@ impl Cluster {
     }
 
     /// Runs a request, retrying transient failures by the policy.
-    async fn retrying<T, F, Fut>(&self, mut request: F) -> Result<T, kube::Error>
+    async fn retrying<T, F, Fut>(&self, request: F) -> Result<T, kube::Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, kube::Error>>,
     {
-        let mut retry = 0;
-        loop {
-            match request().await {
-                Ok(v) => return Ok(v),
-                Err(err) => match transient(&err).and_then(|t| self.retry.delay(retry, t)) {
-                    Some(delay) => {
-                        tracing::debug!(
-                            retry = retry + 1,
-                            delay_ms = delay.as_millis() as u64,
-                            "transient failure, retrying: {}",
-                            short(&err)
-                        );
-                        tokio::time::sleep(delay).await;
-                        retry += 1;
-                    }
-                    None => return Err(err),
-                },
-            }
-        }
+        retrying(self.retry, request).await
     }
 
     fn error(&self, object: &str, err: kube::Error) -> ClusterError {
@@ -466,6 +494,33 @@ impl Cluster {
             other => ClusterError::Request {
                 object,
                 message: short(&other),
+            },
+        }
+    }
+}
+
+/// Runs a request, retrying transient failures by the policy (the adapter's one retry loop).
+async fn retrying<T, F, Fut>(policy: RetryPolicy, mut request: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut retry = 0;
+    loop {
+        match request().await {
+            Ok(v) => return Ok(v),
+            Err(err) => match transient(&err).and_then(|t| policy.delay(retry, t)) {
+                Some(delay) => {
+                    tracing::debug!(
+                        retry = retry + 1,
+                        delay_ms = delay.as_millis() as u64,
+                        "transient failure, retrying: {}",
+                        short(&err)
+                    );
+                    tokio::time::sleep(delay).await;
+                    retry += 1;
+                }
+                None => return Err(err),
             },
         }
     }

@@ -86,6 +86,39 @@ impl ConnectOptions {
     }
 }
 
+/// The cluster-access flags every cluster tool takes, as kubectl spells them (`--kubeconfig`,
+/// `--context`, `-n/--namespace`), flattened into the tool's arguments so that their names,
+/// value names and meaning are defined once. A tool whose `-n` means a little more (sync-once's
+/// default inventory lives there) rewords the help with clap's `mut_arg`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then the pod's service
+    /// account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The namespace of namespaced objects that have none.
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The options to connect with: the process environment ([`ConnectOptions::from_env`]) with
+    /// these flags on top.
+    pub fn connect_options(self) -> ConnectOptions {
+        ConnectOptions {
+            kubeconfig: self.kubeconfig,
+            context: self.context,
+            namespace: self.namespace,
+            ..ConnectOptions::from_env()
+        }
+    }
+}
+
 /// Which source the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

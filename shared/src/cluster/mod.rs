@@ -37,7 +37,7 @@ use serde_json::Value;
 use crate::manifest::{split_api_version, Identity};
 
 pub use api::{ApplyOptions, Cluster, DeleteOptions, Deletion, ParentWrite, Propagation};
-pub use connect::{ConnectOptions, InCluster};
+pub use connect::{ClusterArgs, ConnectOptions, InCluster};
 pub use discovery::{Discovery, Resource};
 pub use error::{ClusterError, Result};
 pub use retry::RetryPolicy;
