@@ -4,6 +4,8 @@
 //! - [`manifest`]: streams of Kubernetes objects — reading YAML/JSON from files, directories and
 //!   stdin with file:line positions, identities, kustomize's output order, writing YAML/JSON.
 //! - [`envsubst`]: Flux postBuild `${VAR}` substitution.
+//! - [`k8s_schema`]: scopes and strategic-merge keys of built-in kinds, generated from the
+//!   Kubernetes API's OpenAPI document.
 //! - [`image`]: which fields of an object hold image references (pin, provenance, kustomize).
 //! - [`naming`]: file names for one file per object (`group.version.Kind.namespace.name.yaml`).
 //! - [`digest`]: `sha256:` digests of objects and streams that ignore formatting and key order.
@@ -22,6 +24,7 @@ pub mod envsubst;
 pub mod error;
 pub mod exit;
 pub mod image;
+pub mod k8s_schema;
 pub mod manifest;
 pub mod naming;
 pub mod scrub;

@@ -530,10 +530,27 @@ pub fn check_depth(text: &str, file: &str, first_line: usize) -> Result<()> {
 /// Parses one YAML document into a JSON value; `None` for an empty document. Duplicate mapping
 /// keys are an error (as in kubectl), and every error carries the file position.
 pub fn parse_document(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
+    parse_document_with(doc, file, false)
+}
+
+/// [`parse_document`] where a key repeated in a mapping takes its last value instead of being
+/// an error, as go-yaml v2 (and so kustomize, for its kustomization files) reads YAML.
+pub fn parse_document_last_key_wins(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
+    parse_document_with(doc, file, true)
+}
+
+fn parse_document_with(
+    doc: &Document<'_>,
+    file: &Arc<str>,
+    last_wins: bool,
+) -> Result<Option<Value>> {
     check_depth(doc.text, file, doc.first_line)?;
     let mut found = None;
     for de in serde_yaml::Deserializer::from_str(doc.text) {
-        let value = JsonSeed { text: doc.text }
+        let value = JsonSeed {
+            text: doc.text,
+            last_wins,
+        }
             .deserialize(de)
             .map_err(|e| yaml_error(&e, doc, file))?;
         if value.is_null() {
@@ -658,17 +675,23 @@ fn json_type(value: &Value) -> &'static str {
 #[derive(Clone, Copy)]
 struct JsonSeed<'de> {
     text: &'de str,
+    /// A repeated mapping key takes the last value (else it is an error).
+    last_wins: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for JsonSeed<'de> {
     type Value = Value;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
-        d.deserialize_any(JsonVisitor { text: self.text })
+        d.deserialize_any(JsonVisitor {
+            text: self.text,
+            last_wins: self.last_wins,
+        })
     }
 }
 
 struct JsonVisitor<'de> {
     text: &'de str,
+    last_wins: bool,
 }
 
 impl JsonVisitor<'_> {
@@ -747,7 +770,11 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(JsonSeed { text: self.text })? {
+        let seed = JsonSeed {
+            text: self.text,
+            last_wins: self.last_wins,
+        };
+        while let Some(item) = seq.next_element_seed(seed)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -755,10 +782,13 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if out.contains_key(&key) {
+            if out.contains_key(&key) && !self.last_wins {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
-            let value = map.next_value_seed(JsonSeed { text: self.text })?;
+            let value = map.next_value_seed(JsonSeed {
+                text: self.text,
+                last_wins: self.last_wins,
+            })?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
@@ -832,64 +862,13 @@ pub fn check_unique(objects: &[Object]) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Scope
 
-/// Which kinds are cluster-scoped: the built-in ones, plus those declared by CRDs in the stream.
+/// Which kinds are cluster-scoped: the built-in ones (generated from the Kubernetes API's
+/// discovery, see [`crate::k8s_schema`]), plus those declared by CRDs in the stream.
 /// Unknown kinds are taken as namespaced, as kustomize does.
 #[derive(Debug, Clone, Default)]
 pub struct Scopes {
     cluster: HashSet<(String, String)>,
 }
-
-/// Built-in cluster-scoped kinds as `(group, kind)`.
-const CLUSTER_SCOPED: &[(&str, &str)] = &[
-    ("", "Namespace"),
-    ("", "Node"),
-    ("", "PersistentVolume"),
-    ("", "ComponentStatus"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("apiregistration.k8s.io", "APIService"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingAdmissionPolicyBinding",
-    ),
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("storage.k8s.io", "StorageClass"),
-    ("storage.k8s.io", "CSIDriver"),
-    ("storage.k8s.io", "CSINode"),
-    ("storage.k8s.io", "VolumeAttachment"),
-    ("storage.k8s.io", "VolumeAttributesClass"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    ("node.k8s.io", "RuntimeClass"),
-    ("networking.k8s.io", "IngressClass"),
-    ("networking.k8s.io", "IPAddress"),
-    ("networking.k8s.io", "ServiceCIDR"),
-    ("policy", "PodSecurityPolicy"),
-    ("certificates.k8s.io", "CertificateSigningRequest"),
-    ("certificates.k8s.io", "ClusterTrustBundle"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-    ("authentication.k8s.io", "TokenReview"),
-    ("authentication.k8s.io", "SelfSubjectReview"),
-    ("authorization.k8s.io", "SelfSubjectAccessReview"),
-    ("authorization.k8s.io", "SelfSubjectRulesReview"),
-    ("authorization.k8s.io", "SubjectAccessReview"),
-    ("resource.k8s.io", "DeviceClass"),
-    ("resource.k8s.io", "ResourceSlice"),
-];
 
 impl Scopes {
     /// Built-in kinds plus the cluster-scoped CRDs found in `objects`.
@@ -912,8 +891,11 @@ impl Scopes {
         scopes
     }
 
+    /// Built-in kinds are cluster-scoped as the Kubernetes API serves them (the generated
+    /// [`crate::k8s_schema`]), whatever their version; kinds the API does not know are
+    /// namespaced unless a CRD in the stream says otherwise.
     pub fn is_cluster_scoped(&self, group: &str, kind: &str) -> bool {
-        CLUSTER_SCOPED.contains(&(group, kind))
+        crate::k8s_schema::is_builtin_cluster_scoped(group, kind)
             || self.cluster.contains(&(group.to_owned(), kind.to_owned()))
     }
 

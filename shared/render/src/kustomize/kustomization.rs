@@ -386,9 +386,6 @@ impl Kustomization {
         if !self.validators.is_empty() {
             return refuse("validators", "");
         }
-        if self.openapi.is_some() {
-            return refuse("openapi", "");
-        }
         if !self.build_metadata.is_empty() {
             return refuse("buildMetadata", "");
         }

@@ -63,6 +63,8 @@ pub fn kustomization_file(dir: &Path) -> Option<PathBuf> {
 
 /// Builds the kustomization in `dir`, like `kustomize build dir`.
 pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
+    // The strategic-merge schema of this build (built-in until an `openapi` field picks one).
+    let _schema = patch_sm::schema_scope();
     let mut builder = Builder {
         options,
         stack: Vec::new(),
@@ -238,6 +240,7 @@ impl Builder<'_> {
             }
         }
         let loader = Loader::new(dir, self.options.load_restrictor)?;
+        patch_sm::choose_from_openapi(k.openapi.as_ref(), &loader)?;
         Ok((k, loader))
     }
 
