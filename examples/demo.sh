@@ -50,12 +50,19 @@ fail() {
   printf '\n%sdemo: FAILED in step %d (%s): %s%s\n' "$red" "$step_no" "$step_title" "$*" "$reset" >&2
   exit 2
 }
+# A tool interrupted by Ctrl-C exits 130 (it handles SIGINT itself, so bash's own trap does not
+# fire): that is an interruption, not a failed step.
+interrupted() {
+  printf '\ndemo: interrupted\n' >&2
+  exit 130
+}
 # run CMD: shows the command line as it is run (from the work directory), then runs it; any
 # failure of it stops the demo.
 run() {
   printf '%s$ %s%s\n' "$bold" "$*" "$reset"
   local rc=0
   eval "$*" || rc=$?
+  [[ $rc != 130 ]] || interrupted
   [[ $rc == 0 ]] || fail "\`$*\` exited $rc"
 }
 # run_rc CODE CMD: the command must exit with CODE (a gate that must fail, a diff that must
@@ -65,6 +72,7 @@ run_rc() {
   shift
   printf '%s$ %s%s\n' "$bold" "$*" "$reset"
   eval "$*" || rc=$?
+  [[ $rc != 130 ]] || interrupted
   [[ $rc == "$want" ]] || fail "\`$*\` exited $rc, expected $want"
   note "exit $rc, as expected"
 }
@@ -75,7 +83,7 @@ check() {
   "$@" >/dev/null || fail "check failed: $what"
   printf '%s✓ %s%s\n' "$dim" "$what" "$reset"
 }
-trap 'fail "line $LINENO: \`$BASH_COMMAND\` exited $?"' ERR
+trap 'rc=$?; [[ $rc != 130 ]] || interrupted; fail "line $LINENO: \`$BASH_COMMAND\` exited $rc"' ERR
 
 # --- services and cleanup ---------------------------------------------------------------------
 
@@ -108,7 +116,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'printf "\ndemo: interrupted\n" >&2; exit 130' INT TERM
+trap interrupted INT TERM
 
 # A port nothing listens on (the registry needs one before it starts).
 free_port() {
@@ -199,7 +207,7 @@ step "Services on 127.0.0.1: an OCI registry, the control plane, the Git host"
 for tool in manifest-render image-tag git-promote sync-once kubectl-gitops-diff; do
   [[ -x $bin/$tool ]] || fail "$bin/$tool is not built (make demo builds it)"
 done
-for tool in git skopeo tar gzip sha256sum; do
+for tool in git skopeo tar gzip sha256sum setsid; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install git skopeo)"
 done
 PATH=$bin:$PATH
@@ -208,7 +216,10 @@ if [[ $mode == test ]]; then
   [[ -x $test_bin/test-cluster ]] || fail "$test_bin/test-cluster is not built (make demo builds it)"
   note "the control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake node)"
   printf '%s$ test-cluster &%s\n' "$bold" "$reset"
-  "$test_bin/test-cluster" > cluster.out 2> cluster.log &
+  # In a session of its own: Ctrl-C reaches the terminal's process group, and etcd and the
+  # apiserver would stop at once while a tool still talks to them (and hang it); the cleanup
+  # below stops them in order instead.
+  setsid "$test_bin/test-cluster" > cluster.out 2> cluster.log &
   cluster_pid=$!
   # Its first line of stdout is the admin kubeconfig, written once the node is schedulable.
   for _ in $(seq 600); do
@@ -250,7 +261,7 @@ storage: {filesystem: {rootdirectory: $work/registry/storage}}
 http: {addr: $REG}
 EOF
   printf '%s$ docker-registry serve registry/config.yml &   # %s%s\n' "$bold" "$REG" "$reset"
-  docker-registry serve registry/config.yml > registry/log 2>&1 &
+  setsid docker-registry serve registry/config.yml > registry/log 2>&1 &
   registry_pid=$!
   # Up when it answers "no such image" (exit 1) rather than "unreachable" (exit 2).
   registry_answers() { local rc=0; image-tag exists "$REG/shop/web:probe" || rc=$?; [[ $rc == 1 ]]; }
@@ -351,6 +362,7 @@ promote() {
   local out rc=0
   out=$(cd ci && as_cd git-promote "$env" --app shop --manifests "../cd/$env.yaml" --templates deploy --repo "$GITOPS_URL" "$@") || rc=$?
   echo "$out"
+  [[ $rc != 130 ]] || interrupted
   [[ $rc == 0 ]] || fail "git promote $env exited $rc"
   BRANCH=$(sed -n 's/.* pushed [0-9a-f]* to //p' <<< "$out")
   [[ -n $BRANCH ]] || fail "git promote $env printed no promotion branch: $out"
