@@ -311,9 +311,11 @@ fn usage_error(err: &clap::Error, cmd: &clap::Command) -> (String, Option<String
     (message, hint)
 }
 
-/// When set to a directory, a binary writes its man page (`man1/<name>.1`) and shell completions
-/// (`completions/`) there and exits: `make install` uses it, so the pages always match the
-/// clap definitions (`git promote --help` opens `man git-promote`).
+/// When set to a directory, a binary writes its man pages (`man1/<name>.1`, and
+/// `man1/<name>-<subcommand>.1` for each subcommand, as git names its pages) and shell
+/// completions (`completions/`) there and exits: `make install` uses it, so the pages always
+/// match the clap definitions (`git promote --help` opens `man git-promote`; `image-tag(1)`
+/// refers to `image-tag-pin(1)`, which exists).
 pub const GENERATE_DOCS_ENV: &str = "GITOPS_GENERATE_DOCS";
 
 fn generate_docs<A: Command>(dir: &std::path::Path) -> Result<(), Error> {
@@ -321,11 +323,11 @@ fn generate_docs<A: Command>(dir: &std::path::Path) -> Result<(), Error> {
     let name = cmd.get_name().to_owned();
     let man_dir = dir.join("man1");
     std::fs::create_dir_all(&man_dir).map_err(|e| Error::io(&man_dir, e))?;
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone())
-        .render(&mut page)
-        .map_err(|e| Error::io(&man_dir, e))?;
-    atomic::write_file(&man_dir.join(format!("{name}.1")), &page)?;
+    // Built without the `help` subcommand, so that each subcommand's display name is
+    // `<name>-<subcommand>`: the page names the parent's page lists.
+    let mut pages = cmd.clone().disable_help_subcommand(true);
+    pages.build();
+    write_man_pages(pages, &man_dir)?;
     let comp_dir = dir.join("completions");
     std::fs::create_dir_all(&comp_dir).map_err(|e| Error::io(&comp_dir, e))?;
     for shell in [
@@ -337,6 +339,17 @@ fn generate_docs<A: Command>(dir: &std::path::Path) -> Result<(), Error> {
             .map_err(|e| Error::io(&comp_dir, e))?;
     }
     Ok(())
+}
+
+/// The man page of `cmd` and, recursively, of each visible subcommand.
+fn write_man_pages(cmd: clap::Command, dir: &std::path::Path) -> Result<(), Error> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+        write_man_pages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(cmd);
+    let mut page = Vec::new();
+    man.render(&mut page).map_err(|e| Error::io(dir, e))?;
+    atomic::write_file(&dir.join(man.get_filename()), &page)
 }
 
 fn init_logging(tool: &'static str, verbosity: &Verbosity) {

@@ -59,6 +59,26 @@ fn make_install_puts_binaries_man_pages_completions_and_the_plugin_link_in_place
             .join(format!("{tool}.fish"));
         assert!(fish.is_file(), "no fish completion {}", fish.display());
     }
+    // A page per subcommand too, named as git names its pages, so that the SEE ALSO /
+    // SUBCOMMANDS references of the tool's page (`image-tag-pin(1)`) resolve.
+    for page in [
+        "image-tag-compute",
+        "image-tag-pin",
+        "image-tag-mirror",
+        "git-promote-status",
+        "git-promote-rollback",
+    ] {
+        let path = prefix.join("share/man/man1").join(format!("{page}.1"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no man page {}: {e}", path.display()));
+        assert!(
+            text.contains(&format!(".TH {page} 1")),
+            "{} is not the page of {page}:\n{text}",
+            path.display()
+        );
+    }
+    let tool_page = std::fs::read_to_string(prefix.join("share/man/man1/image-tag.1")).unwrap();
+    assert!(tool_page.contains("image\\-tag\\-pin(1)"), "{tool_page}");
     let link = prefix.join("bin/kubectl-gitops_diff");
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
