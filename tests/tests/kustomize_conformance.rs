@@ -24,11 +24,18 @@ const OLD_SCOPE: &str = "kustomize v5.8.2 takes scopes from its embedded Kuberne
 const OLD_MERGE_KEYS: &str = "kustomize v5.8.2 merges by its embedded Kubernetes v1.21 schema, which lacks these fields (added in v1.26-v1.27), and replaces lists it has no schema for; the v1.36.3 API gives them the merge strategy and key `name`, so they are merged here";
 const REMOVED_KIND: &str = "kustomize's v1.21 schema still knows PodSecurityPolicy as cluster-scoped; the v1.36.3 API removed it (in v1.25), so like any kind the API does not serve it is namespaced here";
 
+/// A case, the objects (`Kind/name`) and JSON pointers where the outputs differ, and why.
+type Divergence = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 /// Explained divergences: cases where kustomize v5.8.2's output differs from ours only because
 /// its built-in schema is older than the Kubernetes API ours is generated from. Each names the
 /// objects (`Kind/name`) and the JSON pointers where the outputs differ; the test requires the
 /// values there to differ and the documents to be identical everywhere else.
-const SCHEMA_NEWER_THAN_KUSTOMIZE: &[(&str, &[(&str, &str)], &str)] = &[
+const SCHEMA_NEWER_THAN_KUSTOMIZE: &[Divergence] = &[
     (
         "scope-newer-cluster-scoped-kinds",
         &[
