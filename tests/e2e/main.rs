@@ -225,7 +225,9 @@ impl World {
             .arg(env)
             .args(["--app", "shop", "--manifests"])
             .arg(self.path(&format!("{env}.yaml")))
-            .args(["--templates", "deploy", "--repo", &self.gitops_url()])
+            // A relative path up to a bare repository, as a CD job beside the GitOps clone
+            // would give it (gix-discover once failed on `../x.git`).
+            .args(["--templates", "deploy", "--repo", "../gitops.git"])
             .args(extra)
     }
 

@@ -189,11 +189,19 @@ impl Drop for Repository {
     }
 }
 
+/// `gix::discover` on the canonical path: given a relative path that climbs with `..` to a bare
+/// repository (`--repo ../gitops.git`), gix-discover 0.57 looks for `../.git/objects` and fails
+/// (and trips a debug assertion in `shorten_path_with_cwd`). A path that cannot be canonicalized
+/// (it does not exist) is passed on as given, so the error still names it.
+fn discover(path: &Path) -> gix::Result<gix::Repository> {
+    gix::discover(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
 impl Repository {
     /// The repository containing `dir` (discovered like git does), to read its history.
     pub fn open(dir: &Path) -> Result<Self> {
         let shown = dir.display().to_string();
-        let repo = gix::discover(dir).map_err(|e| {
+        let repo = discover(dir).map_err(|e| {
             GitError::Failed(format!(
                 "{shown}: not a git repository ({})",
                 first_line(&e.to_string())
@@ -221,7 +229,7 @@ impl Repository {
     /// branches are never moved.
     pub fn open_target(path: &Path, remote: Option<&str>, tool: &str) -> Result<Self> {
         let shown = path.display().to_string();
-        let repo = gix::discover(path).map_err(|e| {
+        let repo = discover(path).map_err(|e| {
             GitError::Setup(format!(
                 "{shown} is not a Git repository ({})",
                 first_line(&e.to_string())
