@@ -92,5 +92,5 @@ python3 "$root/bench/lib/record.py" --tool "shared::manifest (serde_yaml 0.9.34)
   --case "YAML crate: parse into serde_json values (the hot path; the two must agree on every value)" \
   --input "the 2,000 documents of plain.sh" --peer "serde-saphyr" --peer-version "serde-saphyr 2.2.0" \
   --ours-ms "$ours_parse" --peer-ms "$peer_parse" \
-  --value "emit_ms_serde_yaml=${ours_emit}ms" --value "emit_ms_serde_saphyr=${peer_emit}ms" \
+  --value "emit_serde_yaml=${ours_emit}ms" --value "emit_serde_saphyr=${peer_emit}ms" \
   --note "yaml-parsers.sh decides which YAML crate shared::manifest uses (README, Dependencies): emitting does not matter, shared::yaml writes the output itself."
