@@ -530,12 +530,29 @@ pub fn check_depth(text: &str, file: &str, first_line: usize) -> Result<()> {
 /// Parses one YAML document into a JSON value; `None` for an empty document. Duplicate mapping
 /// keys are an error (as in kubectl), and every error carries the file position.
 pub fn parse_document(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
+    parse_document_with(doc, file, false)
+}
+
+/// [`parse_document`] where a key repeated in a mapping takes its last value instead of being
+/// an error, as go-yaml v2 (and so kustomize, for its kustomization files) reads YAML.
+pub fn parse_document_last_key_wins(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
+    parse_document_with(doc, file, true)
+}
+
+fn parse_document_with(
+    doc: &Document<'_>,
+    file: &Arc<str>,
+    last_wins: bool,
+) -> Result<Option<Value>> {
     check_depth(doc.text, file, doc.first_line)?;
     let mut found = None;
     for de in serde_yaml::Deserializer::from_str(doc.text) {
-        let value = JsonSeed { text: doc.text }
-            .deserialize(de)
-            .map_err(|e| yaml_error(&e, doc, file))?;
+        let value = JsonSeed {
+            text: doc.text,
+            last_wins,
+        }
+        .deserialize(de)
+        .map_err(|e| yaml_error(&e, doc, file))?;
         if value.is_null() {
             continue;
         }
@@ -658,17 +675,23 @@ fn json_type(value: &Value) -> &'static str {
 #[derive(Clone, Copy)]
 struct JsonSeed<'de> {
     text: &'de str,
+    /// A repeated mapping key takes the last value (else it is an error).
+    last_wins: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for JsonSeed<'de> {
     type Value = Value;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
-        d.deserialize_any(JsonVisitor { text: self.text })
+        d.deserialize_any(JsonVisitor {
+            text: self.text,
+            last_wins: self.last_wins,
+        })
     }
 }
 
 struct JsonVisitor<'de> {
     text: &'de str,
+    last_wins: bool,
 }
 
 impl JsonVisitor<'_> {
@@ -747,7 +770,11 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(JsonSeed { text: self.text })? {
+        let seed = JsonSeed {
+            text: self.text,
+            last_wins: self.last_wins,
+        };
+        while let Some(item) = seq.next_element_seed(seed)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -755,10 +782,13 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if out.contains_key(&key) {
+            if out.contains_key(&key) && !self.last_wins {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
-            let value = map.next_value_seed(JsonSeed { text: self.text })?;
+            let value = map.next_value_seed(JsonSeed {
+                text: self.text,
+                last_wins: self.last_wins,
+            })?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))

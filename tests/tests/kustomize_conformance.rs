@@ -362,10 +362,7 @@ fn unsupported_fields_fail_naming_the_field() {
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n",
     );
-    for (field, body) in [
-        ("configurations", "configurations: [conf.yaml]\n"),
-        ("crds", "crds: [crd.json]\n"),
-    ] {
+    for (field, body) in [("crds", "crds: [crd.json]\n")] {
         harness::write(
             tmp.path(),
             "kustomization.yaml",

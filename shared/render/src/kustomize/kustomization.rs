@@ -57,16 +57,16 @@ pub struct Kustomization {
     #[serde(default)]
     pub vars: Vec<Var>,
     #[serde(default)]
-    pub configurations: Vec<Value>,
+    pub configurations: Vec<String>,
     #[serde(default)]
     pub generators: Vec<String>,
     #[serde(default)]
     pub transformers: Vec<String>,
     #[serde(default)]
-    pub validators: Vec<Value>,
+    pub validators: Vec<String>,
     pub openapi: Option<Value>,
     #[serde(default)]
-    pub build_metadata: Vec<Value>,
+    pub build_metadata: Vec<String>,
     #[serde(default)]
     pub helm_chart_inflation_generator: Vec<Value>,
     #[serde(default)]
@@ -194,7 +194,6 @@ pub struct Generator {
     pub options: Option<GeneratorOptions>,
     #[serde(rename = "type")]
     pub type_: Option<String>,
-    pub kv_sources: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,57 +296,9 @@ pub struct HelmChart {
     pub kube_version: Option<String>,
 }
 
-/// The top-level field names, as kustomize spells them.
-const FIELDS: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "metadata",
-    "resources",
-    "components",
-    "bases",
-    "crds",
-    "namespace",
-    "namePrefix",
-    "nameSuffix",
-    "commonLabels",
-    "labels",
-    "commonAnnotations",
-    "images",
-    "replicas",
-    "patches",
-    "patchesStrategicMerge",
-    "patchesJson6902",
-    "configMapGenerator",
-    "secretGenerator",
-    "generatorOptions",
-    "replacements",
-    "sortOptions",
-    "helmCharts",
-    "helmGlobals",
-    "vars",
-    "configurations",
-    "generators",
-    "transformers",
-    "validators",
-    "openapi",
-    "buildMetadata",
-    "helmChartInflationGenerator",
-    "imageTags",
-];
-
-/// kustomize decodes a kustomization with Go's `encoding/json`, whose field names match
-/// case-insensitively (`nameprefix` is `namePrefix`), a later spelling overriding an earlier
-/// one. Top-level names are folded to kustomize's spelling here; nested ones are not (yet).
+/// Folds field names and repeated keys as kustomize's JSON decoding does (see `decode`).
 pub fn fold_field_names(value: &mut Value) {
-    let Value::Object(map) = value else { return };
-    let old = std::mem::take(map);
-    for (key, v) in old {
-        let canonical = FIELDS
-            .iter()
-            .find(|f| f.eq_ignore_ascii_case(&key))
-            .map_or(key, |f| (*f).to_owned());
-        map.insert(canonical, v);
-    }
+    super::decode::fold(value);
 }
 
 /// Where an unknown field named in a serde error sits in `text` (1-based line and column of
@@ -377,32 +328,14 @@ impl Kustomization {
                 "{file}: `{field}` is not supported by this kustomize engine{why}"
             ))
         };
-        if !self.configurations.is_empty() {
-            return refuse("configurations", " (custom transformer configurations)");
-        }
         if !self.crds.is_empty() {
             return refuse("crds", " (CRD OpenAPI schemas for name references)");
-        }
-        if !self.validators.is_empty() {
-            return refuse("validators", "");
-        }
-        if !self.build_metadata.is_empty() {
-            return refuse("buildMetadata", "");
         }
         if !self.helm_chart_inflation_generator.is_empty() {
             return refuse("helmChartInflationGenerator", " (use `helmCharts`)");
         }
         if !self.image_tags.is_empty() {
             return refuse("imageTags", " (use `images`)");
-        }
-        for g in self
-            .config_map_generator
-            .iter()
-            .chain(&self.secret_generator)
-        {
-            if g.kv_sources.is_some() {
-                return refuse("kvSources", "");
-            }
         }
         Ok(())
     }

@@ -7,6 +7,8 @@
 //! objects get their hash suffixes, name references are fixed, and the result is sorted.
 //! Anything this engine does not implement is refused by name, never ignored.
 
+mod buildmetadata;
+mod decode;
 mod fieldspec;
 mod generators;
 mod helm_charts;
@@ -70,8 +72,13 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
         stack: Vec::new(),
         scopes: Scopes::learn(&[]),
         vars: Vec::new(),
+        config: fieldspec::Config::default(),
+        origin: None,
     };
     let (k, loader) = builder.load(dir)?;
+    if !k.build_metadata.is_empty() {
+        builder.origin = Some(buildmetadata::Origin::default());
+    }
     let mut acc = Vec::new();
     builder.accumulate(&k, &loader, &mut acc)?;
     for res in acc.iter_mut() {
@@ -85,8 +92,14 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
             res.set_name(&name);
         }
     }
-    namereference::fix(&mut acc, &builder.scopes)?;
-    vars::resolve(&mut acc, &builder.vars, &builder.scopes)?;
+    let config = &builder.config;
+    namereference::fix(&mut acc, &builder.scopes, &config.name_reference)?;
+    vars::resolve(
+        &mut acc,
+        &builder.vars,
+        &builder.scopes,
+        &config.var_reference,
+    )?;
     acc.retain(|r| r.obj.annotation("config.kubernetes.io/local-config") != Some("true"));
     let fifo = k
         .sort_options
@@ -125,6 +138,7 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
         }
         objects = keyed.into_iter().map(|(_, o)| o).collect();
     }
+    buildmetadata::finish(&mut objects, &k.build_metadata);
     Ok(objects)
 }
 
@@ -189,6 +203,12 @@ struct Builder<'a> {
     scopes: Scopes,
     /// `vars` of every level, resolved at the end of the build.
     vars: Vec<vars::Bound>,
+    /// The field specs `configurations:` added, in the kustomization being accumulated (with
+    /// those of its resources' kustomizations and components, as kustomize merges them).
+    config: fieldspec::Config,
+    /// With `buildMetadata`: the origin of the kustomization being accumulated (its path
+    /// relative to the top one).
+    origin: Option<buildmetadata::Origin>,
 }
 
 fn warn_deprecated(file: &str, field: &str, instead: &str) {
@@ -209,7 +229,8 @@ impl Builder<'_> {
         let text = manifest::read_text(&file, &name)?;
         let mut value = Value::Null;
         for doc in manifest::split_documents(&text) {
-            if let Some(v) = manifest::parse_document(&doc, &name)? {
+            // A repeated key takes its last value, as kustomize reads kustomization files.
+            if let Some(v) = manifest::parse_document_last_key_wins(&doc, &name)? {
                 if !value.is_null() {
                     return Err(Error::Invalid(format!(
                         "{name}: a kustomization file must hold one document"
@@ -292,7 +313,11 @@ impl Builder<'_> {
             match kind {
                 Entry::File(_) => {
                     let objects = parsed.next().unwrap_or_else(|| Ok(Vec::new()))?;
-                    for obj in objects {
+                    let origin = self.origin.as_ref().map(|o| o.append(entry));
+                    for mut obj in objects {
+                        if let Some(origin) = &origin {
+                            buildmetadata::set_origin(&mut obj, origin);
+                        }
                         ids.append(acc, Res::new(obj), &self.scopes)?;
                     }
                 }
@@ -304,17 +329,37 @@ impl Builder<'_> {
                         )));
                     }
                     let mut sub_acc = Vec::new();
-                    self.accumulate(&sub, &sub_loader, &mut sub_acc)?;
+                    let outer = std::mem::take(&mut self.config);
+                    let origin = self.enter_origin(entry);
+                    let built = self.accumulate(&sub, &sub_loader, &mut sub_acc);
+                    self.origin = origin;
+                    let sub_config = std::mem::replace(&mut self.config, outer);
+                    built?;
+                    self.merge_config(&sub_config, file)?;
                     for res in sub_acc {
                         ids.append(acc, res, &self.scopes)?;
                     }
                 }
             }
         }
+        for entry in &k.configurations {
+            let (name, text) = loader.read_text(entry, "configurations")?;
+            let config = fieldspec_config(&name, &text)?;
+            self.merge_config(&config, file)?;
+        }
         self.run_generators(k, loader, acc, file)?;
         if !k.generators.is_empty() {
             for cfg in self.plugin_configs(&k.generators, loader, "generators")? {
-                for res in plugins::generate(loader, &cfg, self.options.helm_command.as_deref())? {
+                let origin = self
+                    .origin
+                    .as_ref()
+                    .and_then(|_| buildmetadata::Origin::of_plugin(&cfg));
+                for mut res in
+                    plugins::generate(loader, &cfg, self.options.helm_command.as_deref())?
+                {
+                    if let Some(origin) = &origin {
+                        buildmetadata::set_origin_if_missing(&mut res.obj, origin);
+                    }
                     absorb(acc, res, &self.scopes)?;
                 }
             }
@@ -334,7 +379,10 @@ impl Builder<'_> {
                             sub_loader.kustomization_name()
                         )));
                     }
-                    self.accumulate(&sub, &sub_loader, acc)?;
+                    let origin = self.enter_origin(entry);
+                    let built = self.accumulate(&sub, &sub_loader, acc);
+                    self.origin = origin;
+                    built?;
                 }
             }
         }
@@ -342,6 +390,18 @@ impl Builder<'_> {
         if !k.transformers.is_empty() {
             for cfg in self.plugin_configs(&k.transformers, loader, "transformers")? {
                 plugins::transform(acc, loader, &cfg, &self.scopes)?;
+                if let Some(origin) = self
+                    .origin
+                    .as_ref()
+                    .and_then(|_| buildmetadata::Origin::of_plugin(&cfg))
+                {
+                    buildmetadata::add_transformation(acc, &origin);
+                }
+            }
+        }
+        if !k.validators.is_empty() {
+            for cfg in self.plugin_configs(&k.validators, loader, "validators")? {
+                plugins::validate(acc, loader, &cfg, &self.scopes)?;
             }
         }
         if !k.vars.is_empty() {
@@ -361,27 +421,75 @@ impl Builder<'_> {
     ) -> Result<Vec<Object>, Error> {
         let file = loader.kustomization_name();
         let mut out = Vec::new();
-        for entry in entries {
-            if plugins::is_inline(entry) {
-                let name: Arc<str> = Arc::from(format!("{file} ({field})"));
-                out.extend(manifest::parse_stream(entry, &name)?);
-                continue;
-            }
+        // With `buildMetadata`, each configuration carries its origin (kustomize's
+        // `SetOrigin` on plugin configurations), which names the plugin in annotations.
+        let kfile = file_name(&file);
+        let base_origin = self.origin.clone();
+        let with_origin = |objects: Vec<Object>, rel: &str| -> Vec<Object> {
+            let Some(origin) = &base_origin else {
+                return objects;
+            };
+            let origin = origin.append(rel);
+            objects
+                .into_iter()
+                .map(|mut o| {
+                    buildmetadata::set_origin(&mut o, &origin);
+                    o
+                })
+                .collect()
+        };
+        // kustomize takes the inline configurations first, then the files and directories.
+        for entry in entries.iter().filter(|e| plugins::is_inline(e)) {
+            let name: Arc<str> = Arc::from(format!("{file} ({field})"));
+            out.extend(with_origin(manifest::parse_stream(entry, &name)?, &kfile));
+        }
+        for entry in entries.iter().filter(|e| !plugins::is_inline(e)) {
             match loader.entry(entry, field)? {
                 Entry::File(path) => {
                     let name: Arc<str> = Arc::from(path.display().to_string());
                     let text = manifest::read_text(&path, &name)?;
-                    out.extend(manifest::parse_stream(&text, &name)?);
+                    out.extend(with_origin(manifest::parse_stream(&text, &name)?, entry));
                 }
                 Entry::Dir(dir) => {
                     let (sub, sub_loader) = self.load(&dir)?;
                     let mut sub_acc = Vec::new();
-                    self.accumulate(&sub, &sub_loader, &mut sub_acc)?;
+                    let outer = std::mem::take(&mut self.config);
+                    let origin = self.enter_origin(entry);
+                    let built = self.accumulate(&sub, &sub_loader, &mut sub_acc);
+                    self.origin = origin;
+                    self.config = outer;
+                    built?;
                     out.extend(sub_acc.into_iter().map(|r| r.obj));
                 }
             }
         }
         Ok(out)
+    }
+
+    /// With origins tracked, moves the current origin to `rel` below it; returns the old one.
+    fn enter_origin(&mut self, rel: &str) -> Option<buildmetadata::Origin> {
+        let old = self.origin.clone();
+        if let Some(o) = &old {
+            self.origin = Some(o.append(rel));
+        }
+        old
+    }
+
+    /// The origin kustomize gives a built-in generator or transformer of this kustomization.
+    fn builtin_origin(&self, file: &str, kind: &str) -> Option<buildmetadata::Origin> {
+        self.origin
+            .as_ref()
+            .map(|o| o.builtin(&file_name(file), kind))
+    }
+
+    /// Merges field specs into the current kustomization's config.
+    fn merge_config(&mut self, other: &fieldspec::Config, file: &str) -> Result<(), Error> {
+        if other.is_empty() {
+            return Ok(());
+        }
+        self.config
+            .merge(other, &transformers::defaults())
+            .map_err(|m| Error::Invalid(format!("{file}: configurations: {m}")))
     }
 
     fn run_generators(
@@ -392,18 +500,28 @@ impl Builder<'_> {
         _file: &str,
     ) -> Result<(), Error> {
         let global = k.generator_options.as_ref();
-        for g in &k.config_map_generator {
-            let res = generators::generate(loader, g, "ConfigMap", global)?;
-            absorb(acc, res, &self.scopes)?;
+        let file = loader.kustomization_name();
+        for (list, kind) in [
+            (&k.config_map_generator, "ConfigMap"),
+            (&k.secret_generator, "Secret"),
+        ] {
+            let origin = self.builtin_origin(&file, &format!("{kind}Generator"));
+            for g in list {
+                let mut res = generators::generate(loader, g, kind, global)?;
+                if let Some(origin) = &origin {
+                    buildmetadata::set_origin_if_missing(&mut res.obj, origin);
+                }
+                absorb(acc, res, &self.scopes)?;
+            }
         }
-        for g in &k.secret_generator {
-            let res = generators::generate(loader, g, "Secret", global)?;
-            absorb(acc, res, &self.scopes)?;
-        }
+        let helm_origin = self.builtin_origin(&file, "HelmChartInflationGenerator");
         if !k.helm_charts.is_empty() {
             for obj in helm_charts::inflate(loader, k, self.options.helm_command.as_deref())? {
                 let mut res = Res::new(obj);
                 res.helm_generated = true;
+                if let Some(origin) = &helm_origin {
+                    buildmetadata::set_origin_if_missing(&mut res.obj, origin);
+                }
                 absorb(acc, res, &self.scopes)?;
             }
         }
@@ -417,6 +535,14 @@ impl Builder<'_> {
         acc: &mut Vec<Res>,
         file: &str,
     ) -> Result<(), Error> {
+        // With `buildMetadata`, every built-in transformer that is configured records itself on
+        // all resources of this level, changed or not (kustomize's multi-transformer).
+        let origins = self.origin.is_some();
+        let mark = |acc: &mut Vec<Res>, kind: &str| {
+            if let Some(o) = self.builtin_origin(file, kind) {
+                buildmetadata::add_transformation(acc, &o);
+            }
+        };
         if !k.patches_strategic_merge.is_empty() {
             warn_deprecated(file, "patchesStrategicMerge", "patches");
             for entry in &k.patches_strategic_merge {
@@ -435,18 +561,27 @@ impl Builder<'_> {
                 };
                 apply_patch(acc, loader, &patch, "patchesStrategicMerge", &self.scopes)?;
             }
+            mark(acc, "PatchStrategicMergeTransformer");
         }
         for patch in &k.patches {
             apply_patch(acc, loader, patch, "patches", &self.scopes)?;
+            mark(acc, "PatchTransformer");
         }
+        let cfg = self.config.clone();
         if let Some(ns) = k.namespace.as_deref().filter(|s| !s.is_empty()) {
             transformers::namespace::apply(acc, ns, &self.scopes);
+            transformers::namespace::apply_extra(acc, ns, &cfg.namespace);
+            mark(acc, "NamespaceTransformer");
         }
         if let Some(p) = k.name_prefix.as_deref().filter(|s| !s.is_empty()) {
             transformers::metadata::prefix(acc, p);
+            transformers::metadata::affix_at(acc, p, &cfg.name_prefix, true);
+            mark(acc, "PrefixTransformer");
         }
         if let Some(s) = k.name_suffix.as_deref().filter(|s| !s.is_empty()) {
             transformers::metadata::suffix(acc, s);
+            transformers::metadata::affix_at(acc, s, &cfg.name_suffix, false);
+            mark(acc, "SuffixTransformer");
         }
         for label in &k.labels {
             let pairs: Vec<(String, String)> = label
@@ -461,18 +596,23 @@ impl Builder<'_> {
                     fieldspec::FieldSpec::new(&f.group, &f.version, &f.kind, &f.path, f.create)
                 })
                 .collect();
+            specs.extend_from_slice(&cfg.labels);
             if label.include_selectors {
                 specs.extend_from_slice(transformers::common_labels());
+                specs.extend_from_slice(&cfg.common_labels);
             } else {
                 if label.include_templates {
                     specs.extend_from_slice(transformers::template_labels());
+                    specs.extend_from_slice(&cfg.template_labels);
                 }
                 if label.include_volume_claim_templates {
                     specs.extend_from_slice(transformers::volume_claim_template_labels());
+                    specs.extend_from_slice(&cfg.volume_claim_template_labels);
                 }
                 specs.extend_from_slice(transformers::metadata_labels());
             }
             transformers::metadata::set_maps(acc, &specs, &pairs, "labels")?;
+            mark(acc, "LabelTransformer");
         }
         if !k.common_labels.is_empty() {
             warn_deprecated(file, "commonLabels", "labels");
@@ -481,12 +621,12 @@ impl Builder<'_> {
                 .iter()
                 .map(|(a, b)| (a.clone(), b.clone()))
                 .collect();
-            transformers::metadata::set_maps(
-                acc,
-                transformers::common_labels(),
-                &pairs,
-                "commonLabels",
-            )?;
+            let specs = [transformers::common_labels(), &cfg.common_labels].concat();
+            transformers::metadata::set_maps(acc, &specs, &pairs, "commonLabels")?;
+        }
+        if origins && !(k.labels.is_empty() && k.common_labels.is_empty()) {
+            // kustomize configures one more LabelTransformer for `commonLabels`, empty or not.
+            mark(acc, "LabelTransformer");
         }
         if !k.common_annotations.is_empty() {
             let pairs: Vec<(String, String)> = k
@@ -494,39 +634,57 @@ impl Builder<'_> {
                 .iter()
                 .map(|(a, b)| (a.clone(), b.clone()))
                 .collect();
-            transformers::metadata::set_maps(
-                acc,
-                transformers::common_annotations(),
-                &pairs,
-                "commonAnnotations",
-            )?;
+            let specs = [transformers::common_annotations(), &cfg.common_annotations].concat();
+            transformers::metadata::set_maps(acc, &specs, &pairs, "commonAnnotations")?;
+            mark(acc, "AnnotationsTransformer");
         }
         if !k.patches_json6902.is_empty() {
             warn_deprecated(file, "patchesJson6902", "patches");
             for patch in &k.patches_json6902 {
                 apply_patch(acc, loader, patch, "patchesJson6902", &self.scopes)?;
+                mark(acc, "PatchJson6902Transformer");
             }
         }
+        let replica_specs = [transformers::replicas(), &cfg.replicas].concat();
         for r in &k.replicas {
-            transformers::metadata::replicas(
-                acc,
-                transformers::replicas(),
-                &r.name,
-                r.count,
-                file,
-            )?;
+            transformers::metadata::replicas(acc, &replica_specs, &r.name, r.count, file)?;
+            mark(acc, "ReplicaCountTransformer");
         }
         for image in &k.images {
             // kustomize's image transformer: containers anywhere, then its default field specs
             // (which see the same containers again; a `tagSuffix` is appended twice there).
             transformers::images::apply(acc, std::slice::from_ref(image));
-            transformers::images::apply_at(acc, image, transformers::images_specs());
+            let specs = [transformers::images_specs(), &cfg.images].concat();
+            transformers::images::apply_at(acc, image, &specs);
+            mark(acc, "ImageTagTransformer");
         }
         if !k.replacements.is_empty() {
             replacements::apply(acc, loader, &k.replacements, &self.scopes)?;
+            mark(acc, "ReplacementTransformer");
         }
         Ok(())
     }
+}
+
+/// The last component of a path (`kustomization.yaml` of `/x/kustomization.yaml`).
+fn file_name(path: &str) -> String {
+    Path::new(path).file_name().map_or_else(
+        || "kustomization.yaml".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Parses a `configurations:` file.
+fn fieldspec_config(name: &Arc<str>, text: &str) -> Result<fieldspec::Config, Error> {
+    let mut value = Value::Null;
+    for doc in manifest::split_documents(text) {
+        if let Some(v) = manifest::parse_document(&doc, name)? {
+            value = v;
+            break;
+        }
+    }
+    fieldspec::Config::parse(value)
+        .map_err(|m| Error::Invalid(format!("{name}: invalid transformer configuration: {m}")))
 }
 
 /// Reads and parses resource files, on two threads when there are many (YAML parsing dominates
@@ -645,7 +803,12 @@ fn absorb(acc: &mut Vec<Res>, mut res: Res, scopes: &Scopes) -> Result<(), Error
             let mut labels = old.string_map("labels");
             labels.extend(res.string_map("labels"));
             let mut annotations = old.string_map("annotations");
+            let old_origin = annotations.get(buildmetadata::ORIGIN).cloned();
             annotations.extend(res.string_map("annotations"));
+            // A merged object keeps where it came from (a replaced one takes the new origin).
+            if let (Some(origin), "merge") = (old_origin, behavior.as_str()) {
+                annotations.insert(buildmetadata::ORIGIN.to_owned(), origin);
+            }
             if behavior == "merge" {
                 for field in ["data", "binaryData"] {
                     let mut merged = match old.obj.value.get(field) {
@@ -713,7 +876,11 @@ enum PatchBody {
 
 fn load_patch(loader: &Loader, patch: &Patch, field: &str) -> Result<(PatchBody, Arc<str>), Error> {
     let file = loader.kustomization_name();
-    let (name, text) = match (&patch.path, &patch.patch) {
+    // An empty `path` or `patch` is no value at all, as in kustomize's JSON-decoded config.
+    fn nonempty(s: &Option<String>) -> Option<&String> {
+        s.as_ref().filter(|s| !s.is_empty())
+    }
+    let (name, text) = match (nonempty(&patch.path), nonempty(&patch.patch)) {
         (Some(_), Some(_)) => {
             return Err(Error::Invalid(format!(
                 "{file}: {field}: an entry has both `path` and `patch`; give one"
@@ -807,6 +974,10 @@ fn apply_patch(
             Ok(())
         }
         PatchBody::Sm(docs) => {
+            if docs.is_empty() && field.contains("StrategicMerge") {
+                // kustomize's PatchStrategicMergeTransformer refuses a patch without content.
+                return Err(Error::Invalid(format!("{name}: patch appears to be empty")));
+            }
             for doc in docs {
                 let indices: Vec<usize> = match &patch.target {
                     Some(target) => {

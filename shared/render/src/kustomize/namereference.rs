@@ -11,16 +11,8 @@ use gitops::manifest::Scopes;
 use gitops::Identity;
 use serde_json::Value;
 
-use super::fieldspec::{walk, FieldSpec};
+use super::fieldspec::{walk, FieldSpec, NameBackRefs as Target};
 use super::resource::{effective_namespace, Res};
-
-/// A kind that can be referred to, and the fields that refer to it.
-struct Target {
-    group: String,
-    version: String,
-    kind: String,
-    referrers: Vec<FieldSpec>,
-}
 
 const POD_CONFIGMAP: &[&str] = &[
     "volumes/configMap/name",
@@ -40,7 +32,8 @@ const POD_SECRET: &[&str] = &[
     "volumes/projected/sources/secret/name",
 ];
 
-fn targets() -> &'static [Target] {
+/// kustomize's default `nameReference` table.
+pub fn targets() -> &'static [Target] {
     static TARGETS: OnceLock<Vec<Target>> = OnceLock::new();
     TARGETS.get_or_init(|| {
         let fs = |path: &str, kind: &str, group: &str, version: &str| {
@@ -327,9 +320,27 @@ struct Snapshot<'a> {
     scopes: &'a Scopes,
 }
 
-/// Updates all name references in `resources`.
-pub fn fix(resources: &mut [Res], scopes: &Scopes) -> Result<(), Error> {
-    let targets = targets();
+/// Updates all name references in `resources`, by the default table and the targets and
+/// referrers that `configurations:` added (`extra`, merged into the default table as kustomize
+/// merges them: referrers of an equal target join it, other targets follow).
+pub fn fix(resources: &mut [Res], scopes: &Scopes, extra: &[Target]) -> Result<(), Error> {
+    let merged: Vec<Target>;
+    let targets: &[Target] = if extra.is_empty() {
+        targets()
+    } else {
+        let mut all = targets().to_vec();
+        for x in extra {
+            match all
+                .iter_mut()
+                .find(|t| t.group == x.group && t.version == x.version && t.kind == x.kind)
+            {
+                Some(t) => t.referrers.extend(x.referrers.iter().cloned()),
+                None => all.push(x.clone()),
+            }
+        }
+        merged = all;
+        &merged
+    };
     // Referrer kind → (target index, field spec).
     let mut by_kind: HashMap<&str, Vec<(usize, &FieldSpec)>> = HashMap::new();
     for (ti, t) in targets.iter().enumerate() {

@@ -210,8 +210,47 @@ pub fn transform(
     cfg: &Object,
     scopes: &Scopes,
 ) -> Result<(), Error> {
+    transform_as(acc, loader, cfg, scopes, "transformers")
+}
+
+/// Runs one `validators:` configuration. kustomize runs a validator as a transformer and fails
+/// when it changed the resources (a `validated-by` label aside); only external plugins do
+/// anything useful there, and those are refused as in `transformers:`.
+pub fn validate(acc: &[Res], loader: &Loader, cfg: &Object, scopes: &Scopes) -> Result<(), Error> {
+    let mut copy = acc.to_vec();
+    transform_as(&mut copy, loader, cfg, scopes, "validators")?;
+    for res in &mut copy {
+        if let Some(Value::Object(labels)) = res.obj.value.pointer_mut("/metadata/labels") {
+            labels.remove("validated-by");
+        }
+    }
+    let changed = if copy.len() != acc.len() {
+        Some("the set of resources".to_owned())
+    } else {
+        acc.iter()
+            .zip(&copy)
+            .find(|(a, b)| a.obj.value != b.obj.value)
+            .map(|(a, _)| a.id().short())
+    };
+    match changed {
+        Some(what) => Err(Error::Invalid(format!(
+            "{}: validators entry {}: validator shouldn't modify the resource map: {what} changed",
+            loader.kustomization_name(),
+            cfg.kind()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn transform_as(
+    acc: &mut Vec<Res>,
+    loader: &Loader,
+    cfg: &Object,
+    scopes: &Scopes,
+    field: &str,
+) -> Result<(), Error> {
     let file = loader.kustomization_name();
-    let kind = check(cfg, &file, "transformers")?;
+    let kind = check(cfg, &file, field)?;
     match kind.as_str() {
         "PrefixTransformer" | "SuffixTransformer" => {
             let c: Affix = decode(cfg, &["prefix", "suffix", "fieldSpecs"], &kind)?;

@@ -16,7 +16,8 @@ use super::fieldspec::{table, walk, FieldSpec};
 use super::kustomization::Var;
 use super::resource::{effective_namespace, Res};
 
-fn var_reference() -> &'static [FieldSpec] {
+/// kustomize's default `varReference` field specs.
+pub fn var_reference() -> &'static [FieldSpec] {
     static SPECS: OnceLock<Vec<FieldSpec>> = OnceLock::new();
     SPECS.get_or_init(|| {
         let mut lines = String::new();
@@ -108,8 +109,14 @@ fn selects(v: &Var, id: &Identity, scopes: &Scopes) -> bool {
             .is_none_or(|ns| ns.is_empty() || ns == effective_namespace(id, scopes))
 }
 
-/// Resolves every var and substitutes it (kustomize's `ResolveVars`), at the end of the build.
-pub fn resolve(acc: &mut [Res], bound: &[Bound], scopes: &Scopes) -> Result<(), Error> {
+/// Resolves every var and substitutes it (kustomize's `ResolveVars`), at the end of the build,
+/// in the default `varReference` fields and those `configurations:` added (`extra`).
+pub fn resolve(
+    acc: &mut [Res],
+    bound: &[Bound],
+    scopes: &Scopes,
+    extra: &[FieldSpec],
+) -> Result<(), Error> {
     if bound.is_empty() {
         return Ok(());
     }
@@ -180,6 +187,7 @@ pub fn resolve(acc: &mut [Res], bound: &[Bound], scopes: &Scopes) -> Result<(), 
         );
         for fs in var_reference()
             .iter()
+            .chain(extra)
             .filter(|fs| fs.selects_gvk(&group, &version, &kind))
         {
             walk(

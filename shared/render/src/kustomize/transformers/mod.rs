@@ -8,7 +8,33 @@ pub mod namespace;
 
 use std::sync::OnceLock;
 
-use super::fieldspec::{table, FieldSpec};
+use super::fieldspec::{table, Defaults, FieldSpec};
+
+/// The built-in field specs of every transformer, which `configurations:` files extend.
+pub fn defaults() -> Defaults<'static> {
+    static NAME: OnceLock<Vec<FieldSpec>> = OnceLock::new();
+    static NAMESPACE: OnceLock<Vec<FieldSpec>> = OnceLock::new();
+    let name = NAME.get_or_init(|| table("metadata/name||||"));
+    Defaults {
+        name_prefix: name,
+        name_suffix: name,
+        namespace: NAMESPACE.get_or_init(|| {
+            table(
+                "metadata/name|Namespace|||c
+                spec/service/namespace|APIService|apiregistration.k8s.io||c
+                spec/conversion/webhook/clientConfig/service/namespace|CustomResourceDefinition|apiextensions.k8s.io||",
+            )
+        }),
+        common_labels: common_labels(),
+        template_labels: template_labels(),
+        volume_claim_template_labels: volume_claim_template_labels(),
+        common_annotations: common_annotations(),
+        name_reference: super::namereference::targets(),
+        var_reference: super::vars::var_reference(),
+        images: images_specs(),
+        replicas: replicas(),
+    }
+}
 
 /// `commonLabels` and `labels` with `includeSelectors: true`.
 pub fn common_labels() -> &'static [FieldSpec] {
@@ -118,12 +144,12 @@ pub fn images_specs() -> &'static [FieldSpec] {
     static SPECS: OnceLock<Vec<FieldSpec>> = OnceLock::new();
     SPECS.get_or_init(|| {
         table(
-            "spec/containers[]/image||||
-            spec/initContainers[]/image||||
-            spec/volumes[]/image/reference||||
-            spec/template/spec/containers[]/image||||
-            spec/template/spec/initContainers[]/image||||
-            spec/template/spec/volumes[]/image/reference||||",
+            "spec/containers[]/image||||c
+            spec/initContainers[]/image||||c
+            spec/volumes[]/image/reference||||c
+            spec/template/spec/containers[]/image||||c
+            spec/template/spec/initContainers[]/image||||c
+            spec/template/spec/volumes[]/image/reference||||c",
         )
     })
 }

@@ -147,3 +147,27 @@ pub fn apply(resources: &mut [Res], namespace: &str, scopes: &Scopes) {
         }
     }
 }
+
+/// The `namespace` field's added field specs (`configurations:`): the namespace is set at each
+/// (created where a spec says so), after the built-in handling.
+pub fn apply_extra(resources: &mut [Res], namespace: &str, specs: &[FieldSpec]) {
+    if specs.is_empty() {
+        return;
+    }
+    for res in resources.iter_mut().filter(|r| !r.helm_generated) {
+        let (group, version, kind) = (
+            res.group().to_owned(),
+            res.version().to_owned(),
+            res.kind().to_owned(),
+        );
+        for fs in specs
+            .iter()
+            .filter(|fs| fs.selects_gvk(&group, &version, &kind))
+        {
+            let _ = walk::<()>(&mut res.obj.value, &fs.path, fs.create, &mut |v| {
+                *v = Value::String(namespace.to_owned());
+                Ok(())
+            });
+        }
+    }
+}
