@@ -132,6 +132,65 @@ fn replacement_fields() -> &'static [&'static str] {
     })
 }
 
+fn field_spec_fields() -> &'static [&'static str] {
+    &["group", "version", "kind", "path", "create"]
+}
+
+fn name_reference_fields() -> &'static [&'static str] {
+    &["group", "version", "kind", "fieldSpecs"]
+}
+
+fn config_fields() -> &'static [&'static str] {
+    &[
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "labels",
+        "templateLabels",
+        "volumeClaimTemplateLabels",
+        "commonAnnotations",
+        "nameReference",
+        "varReference",
+        "images",
+        "replicas",
+    ]
+}
+
+const CONFIG_SPEC: Ty = Ty::Struct(field_spec_fields, &[]);
+const CONFIG_SPECS: Ty = Ty::List(&CONFIG_SPEC);
+
+/// A `configurations:` file (kustomize's `TransformerConfig`, also read with `encoding/json`).
+const TRANSFORMER_CONFIG: Ty = Ty::Struct(
+    config_fields,
+    &[
+        ("namePrefix", CONFIG_SPECS),
+        ("nameSuffix", CONFIG_SPECS),
+        ("namespace", CONFIG_SPECS),
+        ("commonLabels", CONFIG_SPECS),
+        ("labels", CONFIG_SPECS),
+        ("templateLabels", CONFIG_SPECS),
+        ("volumeClaimTemplateLabels", CONFIG_SPECS),
+        ("commonAnnotations", CONFIG_SPECS),
+        (
+            "nameReference",
+            Ty::List(&Ty::Struct(
+                name_reference_fields,
+                &[("fieldSpecs", CONFIG_SPECS)],
+            )),
+        ),
+        ("varReference", CONFIG_SPECS),
+        ("images", CONFIG_SPECS),
+        ("replicas", CONFIG_SPECS),
+    ],
+);
+
+/// Rewrites a parsed transformer configuration as Go's `encoding/json` would read it.
+pub fn fold_config(value: &mut Value) {
+    let v = std::mem::take(value);
+    *value = fold_as(v, TRANSFORMER_CONFIG);
+}
+
 /// Rewrites a parsed kustomization as Go's `encoding/json` would read it into kustomize's types.
 pub fn fold(value: &mut Value) {
     let v = std::mem::take(value);

@@ -305,11 +305,13 @@ impl Config {
             #[serde(default)]
             replicas: Vec<Fs>,
         }
-        let value = if value.is_null() {
+        let mut value = if value.is_null() {
             Value::Object(Map::new())
         } else {
             value
         };
+        // Field names match case-insensitively, as kustomize's JSON decoding matches them.
+        super::decode::fold_config(&mut value);
         let f: File = serde_json::from_value(value).map_err(|e| e.to_string())?;
         let conv = |v: Vec<Fs>| -> Vec<FieldSpec> {
             v.iter()

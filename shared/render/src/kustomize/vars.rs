@@ -33,9 +33,14 @@ pub fn var_reference() -> &'static [FieldSpec] {
             "volumes/nfs/server",
         ];
         for p in pod {
-            lines.push_str(&format!(
-                "spec/jobTemplate/spec/template/spec/{p}|CronJob\n"
-            ));
+            // kustomize's table spells the CronJob volume path without `spec/` after
+            // `template`, so vars in CronJob NFS volumes stay; we keep its behaviour.
+            let cron = if p == "volumes/nfs/server" {
+                format!("spec/jobTemplate/spec/template/{p}|CronJob\n")
+            } else {
+                format!("spec/jobTemplate/spec/template/spec/{p}|CronJob\n")
+            };
+            lines.push_str(&cron);
             lines.push_str(&format!("spec/{p}|Pod\n"));
             for k in [
                 "DaemonSet",
@@ -51,7 +56,8 @@ pub fn var_reference() -> &'static [FieldSpec] {
             }
         }
         lines.push_str(
-            "spec/rules/host|Ingress
+            "spec/template/metadata/annotations|Deployment
+            spec/rules/host|Ingress
             spec/tls/hosts|Ingress
             spec/tls/secretName|Ingress
             spec/ports/port|Service
