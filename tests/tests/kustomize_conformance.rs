@@ -362,7 +362,14 @@ fn unsupported_fields_fail_naming_the_field() {
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n",
     );
-    for (field, body) in [("crds", "crds: [crd.json]\n")] {
+    // (`crds` is supported now: conformance `crds-*`.)
+    for (field, body) in [
+        (
+            "helmChartInflationGenerator",
+            "helmChartInflationGenerator: [{chartName: x}]\n",
+        ),
+        ("imageTags", "imageTags: [{name: x}]\n"),
+    ] {
         harness::write(
             tmp.path(),
             "kustomization.yaml",

@@ -328,9 +328,6 @@ impl Kustomization {
                 "{file}: `{field}` is not supported by this kustomize engine{why}"
             ))
         };
-        if !self.crds.is_empty() {
-            return refuse("crds", " (CRD OpenAPI schemas for name references)");
-        }
         if !self.helm_chart_inflation_generator.is_empty() {
             return refuse("helmChartInflationGenerator", " (use `helmCharts`)");
         }
