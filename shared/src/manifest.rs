@@ -533,23 +533,24 @@ pub fn parse_document(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Valu
     parse_document_with(doc, file, false)
 }
 
-/// [`parse_document`] where a key repeated in a mapping takes its last value instead of being
-/// an error, as go-yaml v2 (and so kustomize, for its kustomization files) reads YAML.
-pub fn parse_document_last_key_wins(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
+/// [`parse_document`] as go-yaml v2 reads YAML (and so kustomize its kustomization files): a key
+/// repeated in a mapping takes its last value instead of being an error, and the plain scalars
+/// YAML 1.1 calls booleans (`yes`, `no`, `on`, `off`, `y`, `n` in their spellings) are booleans.
+pub fn parse_document_go_yaml_v2(doc: &Document<'_>, file: &Arc<str>) -> Result<Option<Value>> {
     parse_document_with(doc, file, true)
 }
 
 fn parse_document_with(
     doc: &Document<'_>,
     file: &Arc<str>,
-    last_wins: bool,
+    yaml_v2: bool,
 ) -> Result<Option<Value>> {
     check_depth(doc.text, file, doc.first_line)?;
     let mut found = None;
     for de in serde_yaml::Deserializer::from_str(doc.text) {
         let value = JsonSeed {
             text: doc.text,
-            last_wins,
+            yaml_v2,
         }
         .deserialize(de)
         .map_err(|e| yaml_error(&e, doc, file))?;
@@ -675,8 +676,9 @@ fn json_type(value: &Value) -> &'static str {
 #[derive(Clone, Copy)]
 struct JsonSeed<'de> {
     text: &'de str,
-    /// A repeated mapping key takes the last value (else it is an error).
-    last_wins: bool,
+    /// Read as go-yaml v2 reads: a repeated mapping key takes the last value (else it is an
+    /// error), YAML 1.1 booleans are booleans.
+    yaml_v2: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for JsonSeed<'de> {
@@ -684,14 +686,14 @@ impl<'de> DeserializeSeed<'de> for JsonSeed<'de> {
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
         d.deserialize_any(JsonVisitor {
             text: self.text,
-            last_wins: self.last_wins,
+            yaml_v2: self.yaml_v2,
         })
     }
 }
 
 struct JsonVisitor<'de> {
     text: &'de str,
-    last_wins: bool,
+    yaml_v2: bool,
 }
 
 impl JsonVisitor<'_> {
@@ -750,6 +752,18 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
             if let Some(number) = leading_zero_number(v) {
                 return Ok(number);
             }
+            if self.yaml_v2 {
+                // go-yaml v2's resolve table; `true`/`false` spellings are booleans already.
+                match v {
+                    "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => {
+                        return Ok(Value::Bool(true))
+                    }
+                    "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+                        return Ok(Value::Bool(false))
+                    }
+                    _ => {}
+                }
+            }
         }
         Ok(Value::String(v.to_owned()))
     }
@@ -772,7 +786,7 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let seed = JsonSeed {
             text: self.text,
-            last_wins: self.last_wins,
+            yaml_v2: self.yaml_v2,
         };
         while let Some(item) = seq.next_element_seed(seed)? {
             items.push(item);
@@ -782,12 +796,12 @@ impl<'de> Visitor<'de> for JsonVisitor<'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if out.contains_key(&key) && !self.last_wins {
+            if out.contains_key(&key) && !self.yaml_v2 {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
             let value = map.next_value_seed(JsonSeed {
                 text: self.text,
-                last_wins: self.last_wins,
+                yaml_v2: self.yaml_v2,
             })?;
             out.insert(key, value);
         }

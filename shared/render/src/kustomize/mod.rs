@@ -8,7 +8,6 @@
 //! Anything this engine does not implement is refused by name, never ignored.
 
 mod buildmetadata;
-mod crds;
 mod decode;
 mod fieldspec;
 mod generators;
@@ -230,8 +229,9 @@ impl Builder<'_> {
         let text = manifest::read_text(&file, &name)?;
         let mut value = Value::Null;
         for doc in manifest::split_documents(&text) {
-            // A repeated key takes its last value, as kustomize reads kustomization files.
-            if let Some(v) = manifest::parse_document_last_key_wins(&doc, &name)? {
+            // Read as kustomize reads kustomization files (go-yaml v2: a repeated key takes its
+            // last value, YAML 1.1 booleans).
+            if let Some(v) = manifest::parse_document_go_yaml_v2(&doc, &name)? {
                 if !value.is_null() {
                     return Err(Error::Invalid(format!(
                         "{name}: a kustomization file must hold one document"
@@ -346,13 +346,6 @@ impl Builder<'_> {
         for entry in &k.configurations {
             let (name, text) = loader.read_text(entry, "configurations")?;
             let config = fieldspec_config(&name, &text)?;
-            self.merge_config(&config, file)?;
-        }
-        // `crds:` files give field specs too (name references of custom resources), merged
-        // right after the configurations, as kustomize does.
-        for entry in &k.crds {
-            let (name, text) = loader.read_text(entry, "crds")?;
-            let config = crds::config(&name, &text)?;
             self.merge_config(&config, file)?;
         }
         self.run_generators(k, loader, acc, file)?;
