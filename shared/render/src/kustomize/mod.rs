@@ -8,6 +8,7 @@
 //! Anything this engine does not implement is refused by name, never ignored.
 
 mod buildmetadata;
+mod crds;
 mod decode;
 mod fieldspec;
 mod generators;
@@ -346,6 +347,13 @@ impl Builder<'_> {
         for entry in &k.configurations {
             let (name, text) = loader.read_text(entry, "configurations")?;
             let config = fieldspec_config(&name, &text)?;
+            self.merge_config(&config, file)?;
+        }
+        // `crds:` files give field specs too (name references of custom resources), merged
+        // right after the configurations, as kustomize does.
+        for entry in &k.crds {
+            let (name, text) = loader.read_text(entry, "crds")?;
+            let config = crds::config(&name, &text)?;
             self.merge_config(&config, file)?;
         }
         self.run_generators(k, loader, acc, file)?;
