@@ -306,8 +306,9 @@ impl GitHttp {
     }
 }
 
-/// Runs one request through `git http-backend` and turns its CGI answer into HTTP.
-fn cgi(root: &Path, req: &Request) -> Response {
+/// Runs one request through `git http-backend` and turns its CGI answer into HTTP (public so
+/// that a test can put its own [`Server`] in front, e.g. to count requests).
+pub fn cgi(root: &Path, req: &Request) -> Response {
     let mut cmd = Command::new("git");
     cmd.arg("http-backend")
         .env_clear()

@@ -168,7 +168,7 @@ const ERRORS: &[(&str, &str)] = &[
     ("patches-sm-no-match-error", "no resource matches strategic merge patch \"Deployment.v1.apps/missing.[noNs]\""),
     ("plugin-external-error", "transformers entry ChartInflator (apiVersion someteam.example.com/v1): external plugins disabled; unable to load external plugin 'ChartInflator'"),
     ("plugin-generator-as-transformer-error", "transformers entry: plugin ConfigMapGenerator.builtin.[noGrp]/x not a transformer"),
-    ("remote-resource-error", "resources entry \"https://example.com/x.yaml\": remote resources (URLs, git repositories) are not supported"),
+    ("remote-resource-error", "resources entry \"https://127.0.0.1:1/x.yaml\": cannot GET it: "),
     ("replacements-file", "Deployment/web: unable to find field \"metadata.labels.mode\" in replacement target"),
     ("replacements-missing-target-error", "Deployment/web: unable to find field \"spec.nothere.field\" in replacement target"),
     ("replicas-missing-error", "replicas: resource with name nothere does not match a config"),

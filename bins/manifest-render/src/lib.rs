@@ -9,6 +9,7 @@
 
 pub mod flags;
 pub mod output;
+pub mod remote;
 
 use std::path::PathBuf;
 
@@ -102,6 +103,9 @@ pub struct Args {
     pub load_restrictor: LoadRestrictorArg,
 
     #[command(flatten)]
+    pub remote: remote::RemoteArgs,
+
+    #[command(flatten)]
     pub verbosity: Verbosity,
 }
 
@@ -190,6 +194,14 @@ impl Config {
                     command: args.helm_command,
                 },
                 load_restrictor: args.load_restrictor.into(),
+                remote: args.remote.options(
+                    std::env::var_os("XDG_CACHE_HOME")
+                        .as_deref()
+                        .map(std::path::Path::new),
+                    std::env::var_os("HOME")
+                        .as_deref()
+                        .map(std::path::Path::new),
+                ),
             },
             format: args.format,
             destination,
@@ -231,6 +243,10 @@ impl Failure for Error {
             Error::Render(R::Restricted { .. }) => {
                 Some("pass --load-restrictor None to allow it".to_owned())
             }
+            Error::Render(R::RemoteDisabled { .. }) => Some(
+                "vendor it into the repository, or allow it with --remote (without --no-remote)"
+                    .to_owned(),
+            ),
             Error::Render(R::HelmNotFound { .. }) => {
                 Some("install helm or pass --helm-command PATH".to_owned())
             }

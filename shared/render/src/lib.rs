@@ -31,6 +31,7 @@ use gitops::Location;
 pub use gitops::envsubst::Vars;
 pub use gitops::Object;
 pub use kustomize::LoadRestrictor;
+pub use kustomize::RemoteOptions;
 pub use pipeline::{render, render_text, render_with_stdin};
 pub use vars::VarSource;
 
@@ -51,6 +52,8 @@ pub struct RenderOptions {
     pub helm: HelmOptions,
     /// Whether kustomizations may read files outside their own directory.
     pub load_restrictor: LoadRestrictor,
+    /// Whether kustomizations may fetch remote bases (Git) and files (HTTP), and the cache.
+    pub remote: RemoteOptions,
 }
 
 /// When to substitute `${VAR}` placeholders and how strictly, following Flux's postBuild as of
@@ -137,6 +140,23 @@ pub enum Error {
         entry: String,
         file: PathBuf,
         root: PathBuf,
+    },
+
+    /// A remote entry of a kustomization (a Git repository, an HTTP(S) file) could not be had:
+    /// unreachable, refused, an unknown ref, a missing directory. Names the entry, never
+    /// credentials.
+    #[error("{0}")]
+    Remote(String),
+
+    /// A remote entry while remote entries of that kind are turned off.
+    #[error("{kustomization}: {field} entry {entry:?}: remote {kind} are turned off")]
+    RemoteDisabled {
+        kustomization: String,
+        field: String,
+        /// The entry, credentials removed.
+        entry: String,
+        /// `Git repositories` or `files (HTTP URLs)`.
+        kind: String,
     },
 
     /// The helm program could not be started because it does not exist.

@@ -61,6 +61,7 @@ fn render_inputs(
     let kustomize = kustomize::Options {
         load_restrictor: options.load_restrictor,
         helm_command: options.helm.command.clone(),
+        remote: options.remote.clone(),
     };
     let mut objects = Vec::new();
     let mut undefined = Vec::new();

@@ -10,12 +10,15 @@
 //! - [`repo`]: opening, fetching, reading and writing objects, committing, pushing.
 //! - [`history`]: read-only questions about history.
 //! - [`refname`]: which branch names Git accepts (`git check-ref-format`).
+//! - [`source`]: a repository as a read-only source: a fetch cache and tree exports.
+//! - [`remote`]: one ref of a repository, cached, locked and exported (remote kustomize bases).
 //!
 //! Nothing here names a tool: a tool passes its own name for temporary directories and the
 //! fallback committer.
 
 pub mod history;
 pub mod refname;
+pub mod remote;
 pub mod repo;
 pub mod source;
 

@@ -2,6 +2,10 @@
 //! must lie in or below the kustomization's own directory (after resolving symlinks).
 //! Directories of other kustomizations (`resources: [../base]`) are not files and may be
 //! anywhere, as in kustomize.
+//!
+//! A kustomization inside a fetched remote repository (see [`super::remote`]) is always
+//! RootOnly, whatever the build's restrictor, and the directories it names must stay inside
+//! that repository, as kustomize's loader for cloned repositories has it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,12 +25,16 @@ pub struct Loader {
     pub restrictor: LoadRestrictor,
     /// Real paths of directories already resolved (overlays list hundreds of files).
     real_dirs: std::cell::RefCell<std::collections::HashMap<PathBuf, PathBuf>>,
+    /// The real root of the fetched remote repository this kustomization lies in, if any.
+    repo_root: Option<PathBuf>,
 }
 
 /// What a `resources` entry is.
 pub enum Entry {
     File(PathBuf),
     Dir(PathBuf),
+    /// The objects of a file fetched from an HTTP(S) URL.
+    Fetched(Vec<gitops::Object>),
 }
 
 impl Loader {
@@ -37,7 +45,16 @@ impl Loader {
             real,
             restrictor,
             real_dirs: std::cell::RefCell::default(),
+            repo_root: None,
         })
+    }
+
+    /// This loader, for a kustomization inside the fetched repository whose real root is
+    /// `root`: RootOnly, and its directories must stay in the repository.
+    pub fn in_repo(mut self, root: &Path) -> Self {
+        self.restrictor = LoadRestrictor::RootOnly;
+        self.repo_root = Some(root.to_path_buf());
+        self
     }
 
     /// The real path of the kustomization root (for cycle detection).
@@ -45,12 +62,14 @@ impl Loader {
         &self.real
     }
 
-    /// Resolves `rel` for the field `field`, refusing URLs.
+    /// Resolves `rel` for the field `field`, refusing URLs (the remote entries of `resources`
+    /// and `components` never get here).
     fn join(&self, rel: &str, field: &str) -> Result<PathBuf, Error> {
         if is_remote(rel) {
             return Err(Error::Unsupported(format!(
-                "{}: {field} entry {rel:?}: remote resources (URLs, git repositories) are not supported; vendor them into the repository",
-                self.kustomization_name()
+                "{}: {field} entry {:?}: remote files (URLs, git repositories) are supported in resources and components only; vendor it into the repository",
+                self.kustomization_name(),
+                gitops::git::redact_url(rel)
             )));
         }
         Ok(self.dir.join(rel))
@@ -75,6 +94,16 @@ impl Loader {
             ))
         })?;
         if meta.is_dir() {
+            if let Some(root) = &self.repo_root {
+                let real = self.real_path(&path)?;
+                if !real.starts_with(root) {
+                    return Err(Error::Invalid(format!(
+                        "{}: {field} entry {rel:?}: security; bases in kustomizations found in cloned git repos must be within the repo, but base '{}' is outside it",
+                        self.kustomization_name(),
+                        real.display()
+                    )));
+                }
+            }
             Ok(Entry::Dir(path))
         } else {
             self.check(&path, rel, field)?;
@@ -89,6 +118,15 @@ impl Loader {
             return Ok(());
         }
         let real = self.real_path(path)?;
+        if !real.starts_with(&self.real) && self.repo_root.is_some() {
+            // Not `Restricted`: no restrictor setting lifts it for a remote base.
+            return Err(Error::Invalid(format!(
+                "{}: {field} entry {rel:?}: security; file '{}' is not in or below '{}' (a remote base is always RootOnly)",
+                self.kustomization_name(),
+                real.display(),
+                self.real.display()
+            )));
+        }
         if !real.starts_with(&self.real) {
             return Err(Error::Restricted {
                 kustomization: self.kustomization_name(),

@@ -19,6 +19,7 @@ mod namereference;
 mod patch_json6902;
 mod patch_sm;
 mod plugins;
+mod remote;
 mod replacements;
 mod resource;
 mod selector;
@@ -37,6 +38,8 @@ use kustomization::{Kustomization, Patch};
 use loader::{Entry, Loader};
 use resource::{describe, same_id, Res};
 
+pub use remote::RemoteOptions;
+
 /// Whether a kustomization may read files outside its own directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadRestrictor {
@@ -53,6 +56,8 @@ pub struct Options {
     pub load_restrictor: LoadRestrictor,
     /// The helm binary for `helmCharts`; `helm` on PATH when unset.
     pub helm_command: Option<PathBuf>,
+    /// Remote bases and files: allowed or not, and the Git cache.
+    pub remote: RemoteOptions,
 }
 
 /// The kustomization file of `dir`, if it has one (`kustomization.yaml`, `.yml` or
@@ -70,6 +75,7 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
     let _schema = patch_sm::schema_scope();
     let mut builder = Builder {
         options,
+        remotes: remote::Remotes::new(options.remote.clone()),
         stack: Vec::new(),
         scopes: Scopes::learn(&[]),
         vars: Vec::new(),
@@ -199,6 +205,8 @@ fn legacy_order_with(
 
 struct Builder<'a> {
     options: &'a Options,
+    /// The remote repositories fetched during this build (their exports live until it ends).
+    remotes: remote::Remotes,
     /// Real paths of the kustomizations being built (to refuse cycles).
     stack: Vec<PathBuf>,
     scopes: Scopes,
@@ -262,9 +270,21 @@ impl Builder<'_> {
                 )));
             }
         }
-        let loader = Loader::new(dir, self.options.load_restrictor)?;
+        let mut loader = Loader::new(dir, self.options.load_restrictor)?;
+        if let Some(root) = self.remotes.root_of(loader.real_root()) {
+            loader = loader.in_repo(&root);
+        }
         patch_sm::choose_from_openapi(k.openapi.as_ref(), &loader)?;
         Ok((k, loader))
+    }
+
+    /// A `resources`/`components`/`generators`/`transformers` entry: a remote one fetched, a
+    /// local one as the loader finds it.
+    fn entry(&self, loader: &Loader, rel: &str, field: &str) -> Result<Entry, Error> {
+        match remote::resolve(&self.remotes, loader, rel, field)? {
+            Some(entry) => Ok(entry),
+            None => loader.entry(rel, field),
+        }
     }
 
     fn accumulate(
@@ -297,17 +317,15 @@ impl Builder<'_> {
             warn_deprecated(file, "bases", "resources");
         }
         let mut ids = IdIndex::new(acc, &self.scopes);
-        let entries: Vec<(&String, Entry)> = k
-            .resources
-            .iter()
-            .chain(&k.bases)
-            .map(|e| loader.entry(e, "resources").map(|entry| (e, entry)))
-            .collect::<Result<_, _>>()?;
+        let mut entries: Vec<(&String, Entry)> = Vec::new();
+        for e in k.resources.iter().chain(&k.bases) {
+            entries.push((e, self.entry(loader, e, "resources")?));
+        }
         let files: Vec<&Path> = entries
             .iter()
             .filter_map(|(_, e)| match e {
                 Entry::File(p) => Some(p.as_path()),
-                Entry::Dir(_) => None,
+                Entry::Dir(_) | Entry::Fetched(_) => None,
             })
             .collect();
         let mut parsed = parse_files(&files).into_iter();
@@ -321,6 +339,11 @@ impl Builder<'_> {
                             buildmetadata::set_origin(&mut obj, origin);
                         }
                         ids.append(acc, Res::new(obj), &self.scopes)?;
+                    }
+                }
+                Entry::Fetched(objects) => {
+                    for obj in objects {
+                        ids.append(acc, Res::new(obj.clone()), &self.scopes)?;
                     }
                 }
                 Entry::Dir(dir) => {
@@ -374,8 +397,8 @@ impl Builder<'_> {
             }
         }
         for entry in &k.components {
-            match loader.entry(entry, "components")? {
-                Entry::File(_) => {
+            match self.entry(loader, entry, "components")? {
+                Entry::File(_) | Entry::Fetched(_) => {
                     return Err(Error::Invalid(format!(
                         "{file}: components entry {entry:?} must be a directory"
                     )));
@@ -453,7 +476,8 @@ impl Builder<'_> {
             out.extend(with_origin(manifest::parse_stream(entry, &name)?, &kfile));
         }
         for entry in entries.iter().filter(|e| !plugins::is_inline(e)) {
-            match loader.entry(entry, field)? {
+            match self.entry(loader, entry, field)? {
+                Entry::Fetched(objects) => out.extend(objects),
                 Entry::File(path) => {
                     let name: Arc<str> = Arc::from(path.display().to_string());
                     let text = manifest::read_text(&path, &name)?;
