@@ -74,6 +74,11 @@ impl Repo {
             "resources:\n- ../base/cm.yaml\n",
         );
         write(&work, "leak/kustomization.yaml", "resources:\n- ../..\n");
+        write(
+            &work,
+            "comp/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonAnnotations:\n  component: remote\n",
+        );
         git(&work, &["add", "-A"]);
         git(&work, &["commit", "-q", "-m", "one"]);
         let first = git(&work, &["rev-parse", "HEAD"]);
@@ -109,6 +114,30 @@ impl Repo {
         );
         git(&self.work, &["rev-parse", "HEAD"])
     }
+}
+
+#[test]
+fn a_remote_component_matches_kustomize_and_one_repository_is_fetched_once_per_build() {
+    let repo = Repo::new();
+    let server = Counting::start(&repo.served);
+    let tmp = harness::tempdir();
+    let dir = tmp.path().join("k");
+    write(
+        &dir,
+        "kustomization.yaml",
+        format!(
+            "resources:\n- {0}\ncomponents:\n- {1}\n",
+            server.url("app.git//base?ref=v1"),
+            server.url("app.git//comp?ref=v1")
+        ),
+    );
+    let out = render(&dir, &tmp.path().join("cache"), &[])
+        .success()
+        .stdout;
+    assert!(out.contains("component: remote"), "{out}");
+    let downloads = server.take().into_iter().filter(downloads).count();
+    assert_eq!(downloads, 1, "base and component share one fetch");
+    same_as_kustomize(&dir, &tmp.path().join("home"));
 }
 
 /// `git http-backend` behind a server that records every request.
