@@ -357,6 +357,31 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_never_answers_is_given_up_on() {
+        // Accepts connections and never says a word.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                held.push(conn);
+            }
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("http://127.0.0.1:{port}/app.git");
+        let err = fetch_tree(
+            &url,
+            Some("main"),
+            &tmp.path().join("c"),
+            &tmp.path().join("o"),
+            Duration::from_millis(300),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, format!("cannot fetch {url}: timed out after 0.3s"));
+    }
+
+    #[test]
     fn credentials_are_masked_and_keys_differ() {
         assert_eq!(
             secrets_of("https://bob:s3cret@h/x.git"),
