@@ -8,6 +8,7 @@
 //! keeps only the arguments, the configuration, the output and the hints that name its flags.
 
 pub mod flags;
+pub mod helm;
 pub mod output;
 pub mod remote;
 
@@ -17,7 +18,7 @@ use clap::Parser;
 use gitops::cli::{Failure, Io, Verbosity};
 use gitops::manifest::Format;
 use gitops::Outcome;
-use gitops_render::{HelmOptions, LoadRestrictor, RenderOptions, Substitution};
+use gitops_render::{LoadRestrictor, RenderOptions, Substitution};
 
 /// Render Kubernetes manifests for one environment.
 ///
@@ -89,14 +90,6 @@ pub struct Args {
     #[arg(long)]
     pub digest: bool,
 
-    /// Helm values file for a chart directory (repeatable).
-    #[arg(long = "values", short = 'f', value_name = "FILE")]
-    pub helm_values: Vec<PathBuf>,
-
-    /// The helm binary to use (default: `helm` on PATH).
-    #[arg(long, value_name = "PATH")]
-    pub helm_command: Option<PathBuf>,
-
     /// Whether kustomizations may load files outside their own directory (`RootOnly`, as
     /// kustomize's default, or `None`).
     #[arg(long, value_enum, default_value_t = LoadRestrictorArg::RootOnly)]
@@ -107,6 +100,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    // Last: its help heading applies to the flags after it.
+    #[command(flatten)]
+    pub helm: helm::HelmArgs,
 }
 
 impl gitops::cli::Command for Args {
@@ -189,10 +186,7 @@ impl Config {
                 vars: flags::var_sources(args.vars, args.vars_files),
                 substitution,
                 namespace: args.namespace,
-                helm: HelmOptions {
-                    values: args.helm_values,
-                    command: args.helm_command,
-                },
+                helm: args.helm.into(),
                 load_restrictor: args.load_restrictor.into(),
                 remote: args.remote.options(
                     std::env::var_os("XDG_CACHE_HOME")
@@ -250,6 +244,10 @@ impl Failure for Error {
             Error::Render(R::HelmNotFound { .. }) => {
                 Some("install helm or pass --helm-command PATH".to_owned())
             }
+            Error::Render(R::HelmSettingsUnused) => Some(
+                "--values, --set*, --release-name, --name-template, --include-crds, --skip-tests and --no-hooks are for a chart directory (a path holding Chart.yaml); in a kustomization use the helmCharts fields (valuesInline, releaseName, …)"
+                    .to_owned(),
+            ),
             Error::Shared(e) => e.hint(),
             _ => None,
         }

@@ -14,7 +14,8 @@
 //! - [`pipeline`]: classifying inputs, substitution on source text and after builds, the final
 //!   validation, namespace defaulting and ordering.
 //! - [`kustomize`]: the kustomize engine (`build` a directory).
-//! - [`helm`]: `helm template` for a chart directory and for kustomize's `helmCharts`.
+//! - [`helm`]: `helm template` for a chart directory and for kustomize's `helmCharts` (which
+//!   may `helm pull` a chart from a repository into the chart home first).
 //! - [`vars`]: variables from `KEY=VALUE` pairs and vars files (env lines, YAML/JSON maps,
 //!   ConfigMaps and Secrets).
 
@@ -94,14 +95,66 @@ impl Substitution {
     }
 }
 
-/// How Helm charts are rendered.
+/// How Helm charts are rendered: the settings of `helm template` for a chart directory given as
+/// a path, and what also reaches kustomize's `helmCharts` entries (the program, and the
+/// Kubernetes version and API versions as defaults, as `kustomize build --helm-kube-version` and
+/// `--helm-api-versions` give them).
 #[derive(Debug, Clone, Default)]
 pub struct HelmOptions {
-    /// Values files for a chart directory given as a path (not for kustomize's `helmCharts`,
-    /// which name their own).
-    pub values: Vec<PathBuf>,
     /// The helm program; `helm` on PATH when unset.
     pub command: Option<PathBuf>,
+    /// Values files for a chart directory given as a path, in order (helm's `--values`; not for
+    /// kustomize's `helmCharts`, which name their own).
+    pub values: Vec<PathBuf>,
+    /// helm's `--set`, `--set-string`, `--set-file`, `--set-json` and `--set-literal` values for
+    /// a chart directory given as a path, in the order given (helm merges the kinds in its own
+    /// order).
+    pub set: Vec<SetValue>,
+    /// The release name of a chart directory given as a path (helm's NAME argument; helm's
+    /// `release-name` when unset).
+    pub release_name: Option<String>,
+    /// helm's `--name-template` for a chart directory given as a path.
+    pub name_template: Option<String>,
+    /// `.Capabilities.KubeVersion` (helm's `--kube-version`); for `helmCharts` entries the
+    /// default of their `kubeVersion`.
+    pub kube_version: Option<String>,
+    /// Extra `.Capabilities.APIVersions` (helm's `--api-versions`); for `helmCharts` entries the
+    /// default of their `apiVersions`.
+    pub api_versions: Vec<String>,
+    /// Render the chart's `crds/` too (helm's `--include-crds`), for a chart directory.
+    pub include_crds: bool,
+    /// Leave out the chart's tests (helm's `--skip-tests`), for a chart directory.
+    pub skip_tests: bool,
+    /// Leave out the chart's hooks (helm's `--no-hooks`), for a chart directory.
+    pub no_hooks: bool,
+}
+
+impl HelmOptions {
+    /// Whether a setting is given that only a chart directory given as a path can use.
+    pub fn has_chart_settings(&self) -> bool {
+        !self.values.is_empty()
+            || !self.set.is_empty()
+            || self.release_name.is_some()
+            || self.name_template.is_some()
+            || self.include_crds
+            || self.skip_tests
+            || self.no_hooks
+    }
+}
+
+/// One value of helm's `--set` family, `KEY=VALUE` as helm parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetValue {
+    /// `--set`: typed values (`true`, numbers, `{a,b}` lists).
+    Set(String),
+    /// `--set-string`: always strings.
+    String(String),
+    /// `--set-file`: the value is the content of a file.
+    File(String),
+    /// `--set-json`: the value is JSON.
+    Json(String),
+    /// `--set-literal`: one literal string, no parsing of commas or braces.
+    Literal(String),
 }
 
 /// Every failure of a render.
@@ -163,13 +216,21 @@ pub enum Error {
     #[error("{chart}: rendering a Helm chart needs the `helm` binary, which was not found ({})", program.display())]
     HelmNotFound { chart: String, program: PathBuf },
 
-    /// `helm template` failed; `message` is the first line it wrote on stderr.
-    #[error("{chart}: `helm template` failed ({status}): {message}")]
+    /// `helm template` (or `helm pull`) failed; `message` is the line of its stderr that says
+    /// why.
+    #[error("{chart}: `helm {command}` failed ({status}): {message}")]
     HelmFailed {
         chart: String,
+        /// helm's subcommand (`template`, `pull`).
+        command: String,
         status: String,
         message: String,
     },
+
+    /// Settings for a chart directory given as a path (values, a release name, …) were given,
+    /// and no input is one; never silently ignored.
+    #[error("Helm chart settings (values, release name, name template, CRDs, tests, hooks) apply to chart directories given as paths, and no input is one (a kustomization's helmCharts entries name their own)")]
+    HelmSettingsUnused,
 
     /// Strict substitution found placeholders without a value; each is listed with its position.
     #[error("undefined variables: {}", list_undefined(.0))]

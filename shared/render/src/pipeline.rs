@@ -62,7 +62,10 @@ fn render_inputs(
         load_restrictor: options.load_restrictor,
         helm_command: options.helm.command.clone(),
         remote: options.remote.clone(),
+        helm_kube_version: options.helm.kube_version.clone(),
+        helm_api_versions: options.helm.api_versions.clone(),
     };
+    let mut charts = 0;
     let mut objects = Vec::new();
     let mut undefined = Vec::new();
     let mut keep_order = false;
@@ -113,15 +116,15 @@ fn render_inputs(
                 substitute_built(built, substitution, &mut undefined, &mut objects)?;
             }
             Input::Chart => {
-                let rendered = helm::template(
-                    path,
-                    &options.helm.values,
-                    options.namespace.as_deref(),
-                    options.helm.command.as_deref(),
-                )?;
+                charts += 1;
+                let rendered = helm::template(path, &options.helm, options.namespace.as_deref())?;
                 substitute_built(rendered, substitution, &mut undefined, &mut objects)?;
             }
         }
+    }
+    if charts == 0 && options.helm.has_chart_settings() {
+        // Never silently ignored: values or a release name meant for a chart that is not there.
+        return Err(Error::HelmSettingsUnused);
     }
     finish(objects, undefined, options.namespace.as_deref(), keep_order)
 }
@@ -530,8 +533,8 @@ mod tests {
         let options = RenderOptions {
             paths: vec![dir.path().to_path_buf()],
             helm: crate::HelmOptions {
-                values: Vec::new(),
                 command: Some(program.clone()),
+                ..crate::HelmOptions::default()
             },
             ..RenderOptions::default()
         };

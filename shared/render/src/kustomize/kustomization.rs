@@ -294,6 +294,12 @@ pub struct HelmChart {
     #[serde(default)]
     pub api_versions: Vec<String>,
     pub kube_version: Option<String>,
+    /// helm's `--debug` (its diagnostics on failure).
+    #[serde(default)]
+    pub debug: bool,
+    /// helm's `--devel`: a pull without `version` may take a pre-release.
+    #[serde(default)]
+    pub devel: bool,
 }
 
 /// Folds field names and repeated keys as kustomize's JSON decoding does (see `decode`).

@@ -58,6 +58,12 @@ pub struct Options {
     pub helm_command: Option<PathBuf>,
     /// Remote bases and files: allowed or not, and the Git cache.
     pub remote: RemoteOptions,
+    /// The `kubeVersion` of `helmCharts` entries that set none (`kustomize build
+    /// --helm-kube-version`).
+    pub helm_kube_version: Option<String>,
+    /// The `apiVersions` of `helmCharts` entries that set none (`kustomize build
+    /// --helm-api-versions`).
+    pub helm_api_versions: Vec<String>,
 }
 
 /// The kustomization file of `dir`, if it has one (`kustomization.yaml`, `.yml` or
@@ -79,6 +85,7 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
         stack: Vec::new(),
         scopes: Scopes::learn(&[]),
         vars: Vec::new(),
+        helm_namespace: None,
         config: fieldspec::Config::default(),
         origin: None,
     };
@@ -212,6 +219,9 @@ struct Builder<'a> {
     scopes: Scopes,
     /// `vars` of every level, resolved at the end of the build.
     vars: Vec<vars::Bound>,
+    /// The namespace `helmCharts` entries without one get: the nearest `namespace:` of the
+    /// kustomization being accumulated or of those that include it (kustomize ≥ 5.8.1).
+    helm_namespace: Option<String>,
     /// The field specs `configurations:` added, in the kustomization being accumulated (with
     /// those of its resources' kustomizations and components, as kustomize merges them).
     config: fieldspec::Config,
@@ -301,7 +311,12 @@ impl Builder<'_> {
             )));
         }
         self.stack.push(real);
+        let inherited = self.helm_namespace.clone();
+        if let Some(ns) = k.namespace.as_deref().filter(|ns| !ns.is_empty()) {
+            self.helm_namespace = Some(ns.to_owned());
+        }
         let result = self.accumulate_inner(k, loader, acc, &file);
+        self.helm_namespace = inherited;
         self.stack.pop();
         result
     }
@@ -386,9 +401,7 @@ impl Builder<'_> {
                     .origin
                     .as_ref()
                     .and_then(|_| buildmetadata::Origin::of_plugin(&cfg));
-                for mut res in
-                    plugins::generate(loader, &cfg, self.options.helm_command.as_deref())?
-                {
+                for mut res in plugins::generate(loader, &cfg, self.options)? {
                     if let Some(origin) = &origin {
                         buildmetadata::set_origin_if_missing(&mut res.obj, origin);
                     }
@@ -549,7 +562,9 @@ impl Builder<'_> {
         }
         let helm_origin = self.builtin_origin(&file, "HelmChartInflationGenerator");
         if !k.helm_charts.is_empty() {
-            for obj in helm_charts::inflate(loader, k, self.options.helm_command.as_deref())? {
+            for obj in
+                helm_charts::inflate(loader, k, self.options, self.helm_namespace.as_deref())?
+            {
                 let mut res = Res::new(obj);
                 res.helm_generated = true;
                 if let Some(origin) = &helm_origin {

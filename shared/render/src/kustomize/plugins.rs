@@ -369,7 +369,7 @@ fn transform_as(
 pub fn generate(
     loader: &Loader,
     cfg: &Object,
-    helm: Option<&std::path::Path>,
+    options: &super::Options,
 ) -> Result<Vec<Res>, Error> {
     let file = loader.kustomization_name();
     let kind = check(cfg, &file, "generators")?;
@@ -422,6 +422,8 @@ pub fn generate(
                 "skipHooks",
                 "apiVersions",
                 "kubeVersion",
+                "debug",
+                "devel",
             ];
             let chart: HelmChart = decode(cfg, &keep, &kind)?;
             let globals: HelmGlobals = decode(cfg, &["chartHome", "configHome"], &kind)?;
@@ -430,7 +432,7 @@ pub fn generate(
                 helm_globals: Some(globals),
                 ..Kustomization::default()
             };
-            Ok(helm_charts::inflate(loader, &k, helm)?
+            Ok(helm_charts::inflate(loader, &k, options, None)?
                 .into_iter()
                 .map(|obj| {
                     let mut res = Res::new(obj);
