@@ -39,12 +39,16 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 # The demo's tools (release) and, unless DEMO_CLUSTER=current, the test control plane (debug,
 # as the tests build it).
+# `make demo DEMO_PROFILE=dev` runs it on the debug build instead (CI does: `make test` builds
+# that anyway, so the demo costs CI no release build).
 DEMO_TOOLS := -p manifest-render -p image-tag -p git-promote -p sync-once -p kubectl-gitops-diff
 DEMO_CLUSTER ?= test
+DEMO_PROFILE ?= release
 demo: ## The whole workflow on this machine: registry, control plane, Git host; PR gate, CI, dev, qa, prune, rollback
-	$(CARGO) build --release $(DEMO_TOOLS)
+	$(CARGO) build --profile $(DEMO_PROFILE) $(DEMO_TOOLS)
 	$(if $(filter current,$(DEMO_CLUSTER)),,$(CARGO) build -p gitops-tests --bin test-cluster)
-	BIN=$(RELEASE) TEST_BIN=$(TARGET_DIR)/debug DEMO_CLUSTER=$(DEMO_CLUSTER) bash examples/demo.sh
+	BIN=$(TARGET_DIR)/$(if $(filter dev,$(DEMO_PROFILE)),debug,$(DEMO_PROFILE)) TEST_BIN=$(TARGET_DIR)/debug \
+		DEMO_CLUSTER=$(DEMO_CLUSTER) bash examples/demo.sh
 
 # `make bench RUNS=3` sets the runs per measurement of every script (default: each script's);
 # `make bench BENCH=image-tag` runs the scripts whose path contains that (table in target/bench/).
