@@ -1273,3 +1273,27 @@ fn chart_repository_failures_are_one_line_and_write_nothing() {
         assert!(!oracle.status.success(), "{case}: kustomize rendered it");
     }
 }
+
+#[test]
+fn the_deprecated_helm_chart_inflation_generator_field_matches_kustomize() {
+    let Some(tools) = oracles() else { return };
+    let tmp = tempdir();
+    write_rich_chart(tmp.path(), "vendor/rich");
+    write(
+        tmp.path(),
+        "values/prod.yaml",
+        "replicas: 4\ntag: \"1.5\"\n",
+    );
+    // kustomize turns each entry into a helmCharts one; releaseNamespace is read and dropped.
+    write(
+        tmp.path(),
+        "kustomization.yaml",
+        "helmChartInflationGenerator:\n- chartName: rich\n  chartHome: vendor\n  releaseName: old\n  releaseNamespace: ignored\n  values: values/prod.yaml\n  valuesLocal: {tag: \"3.0\"}\n",
+    );
+    let out = same_as_kustomize(&tools, tmp.path(), &[], &[]);
+    assert!(
+        out.contains("name: old-web") && out.contains("nginx:3.0") && out.contains("replicas: 4"),
+        "{out}"
+    );
+    assert!(!out.contains("ignored"), "{out}");
+}

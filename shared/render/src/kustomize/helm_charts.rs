@@ -29,13 +29,14 @@ pub fn inflate(
     namespace: Option<&str>,
 ) -> Result<Vec<Object>, Error> {
     let file = loader.kustomization_name();
-    let globals = k.helm_globals.clone().unwrap_or_default();
+    let (legacy, legacy_globals) = legacy_charts(&k.helm_chart_inflation_generator, &file)?;
+    let globals = k.helm_globals.clone().unwrap_or(legacy_globals);
     let home = globals
         .chart_home
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "charts".to_owned());
     let mut out = Vec::new();
-    for chart in &k.helm_charts {
+    for chart in k.helm_charts.iter().chain(&legacy) {
         let ctx = Entry {
             loader,
             file: &file,
@@ -355,6 +356,65 @@ impl Entry<'_> {
         let rel = self.relative(chart_home).display().to_string();
         self.loader.check(existing, &rel, "helmCharts")
     }
+}
+
+/// An entry of the deprecated `helmChartInflationGenerator` field (kustomize's `HelmChartArgs`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LegacyChart {
+    chart_name: Option<String>,
+    chart_version: Option<String>,
+    #[serde(rename = "chartRepoUrl")]
+    chart_repo_url: Option<String>,
+    chart_home: Option<String>,
+    // Read by kustomize and then dropped when it turns the entry into a `helmCharts` one.
+    #[allow(dead_code)]
+    chart_repo_name: Option<String>,
+    #[allow(dead_code)]
+    helm_bin: Option<String>,
+    helm_home: Option<String>,
+    values: Option<String>,
+    values_local: Option<Value>,
+    values_merge: Option<String>,
+    release_name: Option<String>,
+    #[allow(dead_code)]
+    release_namespace: Option<String>,
+    #[allow(dead_code)]
+    extra_args: Option<Vec<String>>,
+}
+
+/// `helmChartInflationGenerator` entries as kustomize's `SplitHelmParameters` turns them into
+/// `helmCharts` entries (after the kustomization's own) and globals (used when `helmGlobals` is
+/// unset; the last non-empty `chartHome`/`helmHome` wins). As there, `releaseNamespace`,
+/// `extraArgs`, `chartRepoName` and `helmBin` are read and have no effect.
+fn legacy_charts(
+    entries: &[Value],
+    file: &str,
+) -> Result<(Vec<HelmChart>, super::kustomization::HelmGlobals), Error> {
+    let mut charts = Vec::new();
+    let mut globals = super::kustomization::HelmGlobals::default();
+    for entry in entries {
+        let old: LegacyChart = serde_json::from_value(entry.clone()).map_err(|e| {
+            Error::Invalid(format!("{file}: helmChartInflationGenerator entry: {e}"))
+        })?;
+        if let Some(h) = old.helm_home.filter(|h| !h.is_empty()) {
+            globals.config_home = Some(h);
+        }
+        if let Some(h) = old.chart_home.filter(|h| !h.is_empty()) {
+            globals.chart_home = Some(h);
+        }
+        charts.push(HelmChart {
+            name: old.chart_name.unwrap_or_default(),
+            version: old.chart_version,
+            repo: old.chart_repo_url,
+            values_file: old.values,
+            values_inline: old.values_local,
+            values_merge: old.values_merge,
+            release_name: old.release_name,
+            ..HelmChart::default()
+        });
+    }
+    Ok((charts, globals))
 }
 
 /// The environment kustomize gives helm.

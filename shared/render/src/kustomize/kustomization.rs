@@ -334,9 +334,6 @@ impl Kustomization {
                 "{file}: `{field}` is not supported by this kustomize engine{why}"
             ))
         };
-        if !self.helm_chart_inflation_generator.is_empty() {
-            return refuse("helmChartInflationGenerator", " (use `helmCharts`)");
-        }
         if !self.image_tags.is_empty() {
             return refuse("imageTags", " (use `images`)");
         }

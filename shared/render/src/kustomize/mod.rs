@@ -561,7 +561,7 @@ impl Builder<'_> {
             }
         }
         let helm_origin = self.builtin_origin(&file, "HelmChartInflationGenerator");
-        if !k.helm_charts.is_empty() {
+        if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() {
             for obj in
                 helm_charts::inflate(loader, k, self.options, self.helm_namespace.as_deref())?
             {
