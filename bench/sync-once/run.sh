@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # sync-once against its peers on the real kube-apiserver, in one run on the same input (release
 # build): 1,000 generated objects (850 ConfigMaps, 75 Deployments, 75 Services), each tool in a
-# namespace of its own, best of RUNS:
+# namespace of its own, median of RUNS:
 #   first sync  : ours vs `kubectl apply --server-side` and `kubectl apply --server-side --prune
 #                 --applyset` into an empty namespace (target: ours >= 3x faster);
 #   no-op re-sync: the same input again (target: ours >= 10x faster).
-# usage: bench/sync-once/run.sh [RUNS]   (needs `make tools`: the control plane and kubectl in
-#        KUBEBUILDER_ASSETS or ~/.cache/gitops-toolkit/tools/current)
+# The peers alternate within each run, and the order rotates from run to run, so that a change
+# in the machine's load, or the controllers still digesting the previous tool's objects, falls
+# on every tool alike. The load average is printed with the figures: the control plane and the
+# tools share the machine's cores, so a busy machine slows every figure (kubectl's serial
+# requests less than our concurrent ones).
+# usage: bench/sync-once/run.sh [RUNS]   (default 5; needs `make tools`: the control plane and
+#        kubectl in KUBEBUILDER_ASSETS or ~/.cache/gitops-toolkit/tools/current)
+#        SYNC_ONCE_BASELINE=PATH adds another sync-once binary (an earlier build) as a peer, to
+#        measure a change against it in the same run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-runs=${1:-3}
+runs=${1:-5}
 assets=${KUBEBUILDER_ASSETS:-$HOME/.cache/gitops-toolkit/tools/current}
 kubectl=$assets/kubectl
 cd "$root"
-cargo build -q --release -p sync-once
-cargo build -q -p gitops-tests --bins
+# BIN_DIR / TEST_BIN_DIR (as `make bench` sets them): the caller's binaries, nothing is built.
+[ -n "${BIN_DIR:-}" ] || cargo build -q --release -p sync-once
+[ -n "${TEST_BIN_DIR:-}" ] || cargo build -q -p gitops-tests --bins
 ours=${BIN_DIR:-$root/target/release}/sync-once
 work=$(mktemp -d)
 cluster_pid=
@@ -54,33 +62,77 @@ timed() {
   end=$(date +%s.%N)
   python3 -c "print(f'{$end - $start:.3f}')"
 }
-best() { printf '%s\n' "$@" | sort -n | head -1; }
+median() { printf '%s\n' "$@" | python3 -c 'import statistics, sys; print(f"{statistics.median(float(l) for l in sys.stdin):.3f}")'; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[2]) / float(sys.argv[1]):.1f}')" "$1" "$2"; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-declare -a of ok kf kn af an
+# first_TOOL / noop_TOOL: the times of each run.
+declare -a first_ours noop_ours first_kssa noop_kssa first_kset noop_kset first_base noop_base
+measure() { # measure TOOL RUN: a first sync and a no-op re-sync into bench-TOOL-RUN
+  local tool=$1 ns=bench-$1-$2 f n
+  local file=$work/$ns.yaml
+  case $tool in
+    ours | base)
+      local bin=$ours
+      [ "$tool" = base ] && bin=$SYNC_ONCE_BASELINE
+      f=$(timed "$bin" --kubeconfig "$kubeconfig" -f "$file" --inventory "$ns/set")
+      n=$(timed "$bin" --kubeconfig "$kubeconfig" -f "$file" --inventory "$ns/set") ;;
+    kssa)
+      f=$(timed k apply --server-side -f "$file")
+      n=$(timed k apply --server-side -f "$file") ;;
+    kset)
+      f=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file")
+      n=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file") ;;
+  esac
+  eval "first_$tool+=($f) noop_$tool+=($n)"
+}
+
+tools=(ours kssa kset)
+[ -n "${SYNC_ONCE_BASELINE:-}" ] && tools+=(base)
+load_start=$(load)
 for run in $(seq "$runs"); do
-  for tool in ours kssa kset; do
-    ns=bench-$tool-$run
-    k create namespace "$ns" >/dev/null
-    gen "$ns" "$work/$ns.yaml"
+  for tool in "${tools[@]}"; do
+    k create namespace "bench-$tool-$run" >/dev/null
+    gen "bench-$tool-$run" "$work/bench-$tool-$run.yaml"
   done
-  of+=("$(timed "$ours" --kubeconfig "$kubeconfig" -f "$work/bench-ours-$run.yaml" --inventory "bench-ours-$run/set")")
-  ok+=("$(timed "$ours" --kubeconfig "$kubeconfig" -f "$work/bench-ours-$run.yaml" --inventory "bench-ours-$run/set")")
-  kf+=("$(timed k apply --server-side -f "$work/bench-kssa-$run.yaml")")
-  kn+=("$(timed k apply --server-side -f "$work/bench-kssa-$run.yaml")")
-  af+=("$(KUBECTL_APPLYSET=true timed k apply -n "bench-kset-$run" --server-side --prune --applyset=secret/set -f "$work/bench-kset-$run.yaml")")
-  an+=("$(KUBECTL_APPLYSET=true timed k apply -n "bench-kset-$run" --server-side --prune --applyset=secret/set -f "$work/bench-kset-$run.yaml")")
+  # Rotate: run 1 starts with ours, run 2 with the next peer, and so on.
+  for i in "${!tools[@]}"; do
+    measure "${tools[$(( (i + run - 1) % ${#tools[@]} ))]}" "$run"
+  done
 done
+load_end=$(load)
 # Sanity: every tool really applied the 1,000 objects.
-for tool in ours kssa kset; do
+for tool in "${tools[@]}"; do
   n=$(k get configmaps,deployments,services -n "bench-$tool-1" -o name | grep -vc 'kube-root-ca.crt' || true)
   [ "$n" -ge 1000 ] || { echo "bench-$tool-1 holds only $n objects" >&2; exit 2; }
 done
 kubectl_version=$(k version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
-echo "sync-once vs kubectl $kubectl_version, 1,000 objects, best of $runs (seconds)"
-printf '%-44s %9s %9s\n' "" "first" "no-op"
-printf '%-44s %9s %9s\n' "sync-once" "$(best "${of[@]}")" "$(best "${ok[@]}")"
-printf '%-44s %9s %9s\n' "kubectl apply --server-side" "$(best "${kf[@]}")" "$(best "${kn[@]}")"
-printf '%-44s %9s %9s\n' "kubectl apply --server-side --prune --applyset" "$(best "${af[@]}")" "$(best "${an[@]}")"
-echo "ratio vs kubectl apply --server-side:            first $(ratio "$(best "${of[@]}")" "$(best "${kf[@]}")")x (target 3x), no-op $(ratio "$(best "${ok[@]}")" "$(best "${kn[@]}")")x (target 10x)"
-echo "ratio vs kubectl apply --server-side --applyset: first $(ratio "$(best "${of[@]}")" "$(best "${af[@]}")")x, no-op $(ratio "$(best "${ok[@]}")" "$(best "${an[@]}")")x"
+of=$(median "${first_ours[@]}") on=$(median "${noop_ours[@]}")
+kf=$(median "${first_kssa[@]}") kn=$(median "${noop_kssa[@]}")
+af=$(median "${first_kset[@]}") an=$(median "${noop_kset[@]}")
+echo "sync-once vs kubectl $kubectl_version, 1,000 objects, median of $runs runs (seconds)"
+echo "load average (1, 5, 15 min): $load_start at the start, $load_end at the end ($(nproc) cores)"
+printf '%-48s %9s %9s\n' "" "first" "no-op"
+printf '%-48s %9s %9s\n' "sync-once" "$of" "$on"
+printf '%-48s %9s %9s\n' "kubectl apply --server-side" "$kf" "$kn"
+printf '%-48s %9s %9s\n' "kubectl apply --server-side --prune --applyset" "$af" "$an"
+echo "ratio vs kubectl apply --server-side:            first $(ratio "$of" "$kf")x (target 3x), no-op $(ratio "$on" "$kn")x (target 10x)"
+echo "ratio vs kubectl apply --server-side --applyset: first $(ratio "$of" "$af")x, no-op $(ratio "$on" "$an")x"
+if [ -n "${SYNC_ONCE_BASELINE:-}" ]; then
+  printf '%-48s %9s %9s\n' "sync-once baseline ($SYNC_ONCE_BASELINE)" "$(median "${first_base[@]}")" "$(median "${noop_base[@]}")"
+fi
+echo "every run (first / no-op): sync-once ${first_ours[*]} / ${noop_ours[*]}; kubectl ${first_kssa[*]} / ${noop_kssa[*]}; kubectl --applyset ${first_kset[*]} / ${noop_kset[*]}${SYNC_ONCE_BASELINE:+; baseline ${first_base[*]} / ${noop_base[*]}}"
+
+# ---- make bench: record the figures (bench/lib/record.py; a no-op outside make bench) ----------
+ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
+record=(python3 "$root/bench/lib/record.py" --tool sync-once --runs "$runs"
+  --command "bash bench/sync-once/run.sh $runs" --input "1,000 objects (850 ConfigMaps, 75 Deployments, 75 Services)"
+  --peer-version-of "$kubectl")
+"${record[@]}" --case "first sync into an empty namespace" --peer "kubectl apply --server-side" \
+  --ours-ms "$(ms "$of")" --peer-ms "$(ms "$kf")" --target "speedup>=3"
+"${record[@]}" --case "no-op re-sync of the same input" --peer "kubectl apply --server-side" \
+  --ours-ms "$(ms "$on")" --peer-ms "$(ms "$kn")" --target "speedup>=10"
+"${record[@]}" --case "first sync into an empty namespace" --peer "kubectl apply --server-side --prune --applyset" \
+  --ours-ms "$(ms "$of")" --peer-ms "$(ms "$af")"
+"${record[@]}" --case "no-op re-sync of the same input" --peer "kubectl apply --server-side --prune --applyset" \
+  --ours-ms "$(ms "$on")" --peer-ms "$(ms "$an")"
