@@ -12,6 +12,7 @@
 #   BENCH                   run only the scripts whose path contains this (the table then goes to
 #                           target/bench/benchmarks.md; only a full run rewrites docs/benchmarks.md)
 #   BENCH_OUT               where the table goes instead
+#   BENCH_NOTE              a sentence about the run for the table (e.g. how the binaries were built)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -68,7 +69,7 @@ for script in bench/*/*.sh; do
 done
 json type end load_after "$(load)" busy_after "$(busy)" seconds "$((SECONDS - start))" >> "$BENCH_RESULTS"
 
-python3 bench/lib/table.py "$BENCH_RESULTS" "$table" --logs "$out_dir/logs" || exit 2
+python3 bench/lib/table.py "$BENCH_RESULTS" "$table" --logs "$out_dir/logs" ${BENCH_NOTE:+--note "$BENCH_NOTE"} || exit 2
 echo "bench: wrote $table (records: $BENCH_RESULTS)" >&2
 # A failed correctness check in any record fails the run too.
 if python3 -c 'import json, sys; sys.exit(any("FAILED" in (json.loads(l).get("checks") or {}).values() for l in open(sys.argv[1])))' "$BENCH_RESULTS"; then :; else failed=1; fi

@@ -5,7 +5,7 @@ time, speed-up, memory ratio, targets and checks, the exact command), a FAILED r
 script that failed, and each script's own report as an appendix. The file is generated, never
 edited by hand; the header says so.
 
-usage: table.py RESULTS.jsonl OUTPUT.md [--logs DIR]
+usage: table.py RESULTS.jsonl OUTPUT.md [--logs DIR] [--note TEXT]
 """
 import argparse
 import json
@@ -102,6 +102,7 @@ def main():
     p.add_argument("results")
     p.add_argument("output")
     p.add_argument("--logs")
+    p.add_argument("--note", help="a sentence about this run for the Run section ($BENCH_NOTE)")
     a = p.parse_args()
     records = load(a.results)
     machine = next((r for r in records if r.get("type") == "machine"), None)
@@ -159,6 +160,8 @@ def main():
       + (f"; at the end: {end['busy_after']}" if end else "")
       + " (compilers and control planes of other work on the machine are noise in every number "
         "below; each script's own load is in [Scripts](#scripts)).")
+    if a.note:
+        w(f"- **Note**: {a.note}")
     failed = [s for s in scripts if str(s["exit"]) != "0"]
     bad_checks = [r for r in results if "FAILED" in r.get("checks", {}).values()]
     if failed or bad_checks:
