@@ -28,7 +28,7 @@ set -Eeuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin=$(cd "${BIN:-$root/target/release}" && pwd)
-test_bin=${TEST_BIN:-$root/target/debug}
+test_bin=$(realpath -m "${TEST_BIN:-$root/target/debug}")
 mode=${DEMO_CLUSTER:-test}
 started=$SECONDS
 
