@@ -355,32 +355,6 @@ fn kustomize_conformance() {
 }
 
 #[test]
-fn unsupported_fields_fail_naming_the_field() {
-    let tmp = harness::tempdir();
-    harness::write(
-        tmp.path(),
-        "cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n",
-    );
-    // (`crds` is supported now: conformance `crds-*`; `helmChartInflationGenerator` too:
-    // tests/tests/helm.rs.)
-    for (field, body) in [("imageTags", "imageTags: [{name: x}]\n")] {
-        harness::write(
-            tmp.path(),
-            "kustomization.yaml",
-            format!("resources: [cm.yaml]\n{body}"),
-        );
-        let run = Cmd::new("manifest-render").arg(tmp.path()).run().code(2);
-        assert!(run.stdout.is_empty(), "{field}: {}", run.stdout);
-        assert!(
-            run.stderr.contains(&format!("`{field}` is not supported")),
-            "{field}: {}",
-            run.stderr
-        );
-    }
-}
-
-#[test]
 fn load_restrictor_none_reads_files_outside_the_root() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/load-restrictor-error");
     let refused = Cmd::new("manifest-render").arg(&case).run().code(2);

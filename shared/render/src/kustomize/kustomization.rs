@@ -1,6 +1,5 @@
 //! The kustomization file model (`kustomize.config.k8s.io/v1beta1` `Kustomization` and
-//! `v1alpha1` `Component`), read strictly: an unknown field is an error, as in kustomize, and
-//! fields we do not implement are refused by name in [`Kustomization::check_supported`].
+//! `v1alpha1` `Component`), read strictly: an unknown field is an error, as in kustomize.
 
 use std::collections::BTreeMap;
 
@@ -69,8 +68,9 @@ pub struct Kustomization {
     pub build_metadata: Vec<String>,
     #[serde(default)]
     pub helm_chart_inflation_generator: Vec<Value>,
+    /// The deprecated spelling of `images`; kustomize appends these after `images`.
     #[serde(default)]
-    pub image_tags: Vec<Value>,
+    pub image_tags: Vec<Image>,
 }
 
 /// A deprecated `vars` entry: `$(NAME)` in known fields becomes a field of another resource.
@@ -326,17 +326,3 @@ pub fn unknown_field_position(message: &str, text: &str) -> Option<(usize, usize
     None
 }
 
-impl Kustomization {
-    /// Fails on the fields this engine does not implement, naming each.
-    pub fn check_supported(&self, file: &str) -> Result<(), String> {
-        let refuse = |field: &str, why: &str| {
-            Err(format!(
-                "{file}: `{field}` is not supported by this kustomize engine{why}"
-            ))
-        };
-        if !self.image_tags.is_empty() {
-            return refuse("imageTags", " (use `images`)");
-        }
-        Ok(())
-    }
-}

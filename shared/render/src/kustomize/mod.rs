@@ -263,7 +263,7 @@ impl Builder<'_> {
             value = Value::Object(serde_json::Map::new());
         }
         kustomization::fold_field_names(&mut value);
-        let k: Kustomization = serde_json::from_value(value).map_err(|e| {
+        let mut k: Kustomization = serde_json::from_value(value).map_err(|e| {
             let message = e.to_string();
             let (line, column) =
                 kustomization::unknown_field_position(&message, &text).unwrap_or((1, 0));
@@ -272,7 +272,12 @@ impl Builder<'_> {
                 message: format!("invalid kustomization: {message}"),
             }
         })?;
-        k.check_supported(&name).map_err(Error::Unsupported)?;
+        if !k.image_tags.is_empty() {
+            // kustomize's fix-up of the deprecated field: its entries run after `images`.
+            warn_deprecated(&name, "imageTags", "images");
+            let tags = std::mem::take(&mut k.image_tags);
+            k.images.extend(tags);
+        }
         if let Some(kind) = k.kind.as_deref() {
             if kind != "Kustomization" && kind != "Component" {
                 return Err(Error::Invalid(format!(
