@@ -46,9 +46,10 @@ const TRANSFORMERS: &[&str] = &[
     "SuffixTransformer",
     "ReplicaCountTransformer",
     "ReplacementTransformer",
-    "SortOrderTransformer",
     "ValueAddTransformer",
 ];
+// `SortOrderTransformer` has a builtin plugin type in kustomize 5.8 but no factory, so
+// kustomize fails to load it ("unable to load builtin"), and so do we: it is absent above.
 
 /// Whether an entry is an inline configuration rather than a path: kustomize tries to read it
 /// as resources first, and a path is a plain YAML string.
@@ -355,6 +356,8 @@ fn transform_as(
             let c: ReplacementCfg = decode(cfg, &["replacements"], &kind)?;
             replacements::apply(acc, loader, &c.replacements, scopes)?;
         }
+        "HashTransformer" => add_hashes(acc),
+        "ValueAddTransformer" => value_add(acc, loader, cfg, scopes, &file)?,
         other => {
             return Err(Error::Unsupported(format!(
                 "{file}: transformers entry: the built-in plugin {other} is not supported by this kustomize engine"
@@ -362,6 +365,243 @@ fn transform_as(
         }
     }
     Ok(())
+}
+
+/// The HashTransformer plugin: the content-hash suffix on every generated object that wants
+/// one. As in kustomize, the object keeps wanting it, so the build's own final hash step adds a
+/// second suffix (`name-h-h`); the hash ignores the name, so both suffixes are the same.
+fn add_hashes(acc: &mut [Res]) {
+    for res in acc.iter_mut().filter(|r| r.needs_hash) {
+        let h = generators::hash(&res.obj.value);
+        res.store_previous_id();
+        let name = format!("{}-{h}", res.name());
+        res.set_name(&name);
+    }
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+struct ValueAddTarget {
+    selector: Option<Selector>,
+    #[serde(default)]
+    field_path: String,
+    #[serde(default)]
+    file_path_position: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ValueAddCfg {
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    targets: Vec<ValueAddTarget>,
+    #[serde(default)]
+    target_file_path: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ValueAddTargets {
+    #[serde(default)]
+    targets: Vec<ValueAddTarget>,
+}
+
+/// The ValueAddTransformer plugin: `value` (default: the base name of the kustomization
+/// directory) written at each target's `fieldPath` of the selected resources (all without a
+/// selector), creating missing maps; `metadata/namespace` runs the namespace filter instead
+/// (namespaced kinds only, `default` role binding subjects). A positive `filePathPosition`
+/// inserts the value as a path part of the existing value rather than replacing it.
+fn value_add(
+    acc: &mut [Res],
+    loader: &Loader,
+    cfg: &Object,
+    scopes: &Scopes,
+    file: &str,
+) -> Result<(), Error> {
+    let kind = "ValueAddTransformer";
+    let mut c: ValueAddCfg = decode(cfg, &["value", "targets", "targetFilePath"], kind)?;
+    // Configuration errors in kustomize's words (it names the plugin by its resource id).
+    let ns = cfg
+        .namespace()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("[noNs]");
+    let invalid = |m: String| {
+        Error::Invalid(format!(
+            "{file}: transformers entry: plugin {kind}.builtin.[noGrp]/{}.{ns} fails configuration: {m}",
+            cfg.name()
+        ))
+    };
+    let mut value = c.value.trim().to_owned();
+    if value.is_empty() {
+        value = loader
+            .real_root()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".to_owned());
+    }
+    if !c.target_file_path.is_empty() {
+        let (name, text) = loader.read_text(&c.target_file_path, "transformers")?;
+        let parsed = match gitops::manifest::split_documents(&text).first() {
+            Some(doc) => gitops::manifest::parse_document(doc, &name)?.unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        let more: ValueAddTargets = if parsed.is_null() {
+            ValueAddTargets::default()
+        } else {
+            serde_json::from_value(parsed)
+                .map_err(|e| invalid(format!("{}: {e}", c.target_file_path)))?
+        };
+        c.targets.extend(more.targets);
+    }
+    if c.targets.is_empty() {
+        return Err(invalid("must specify at least one target".to_owned()));
+    }
+    for t in &c.targets {
+        if t.field_path.is_empty() {
+            return Err(invalid("fieldPath cannot be empty".to_owned()));
+        }
+        if t.file_path_position < 0 {
+            return Err(invalid(format!(
+                "value of FilePathPosition ({}) cannot be negative",
+                t.file_path_position
+            )));
+        }
+    }
+    for t in &c.targets {
+        let selector = t
+            .selector
+            .as_ref()
+            .map(super::selector::Compiled::new)
+            .transpose()?;
+        for res in acc.iter_mut() {
+            if selector.as_ref().is_some_and(|s| !s.matches(res, scopes)) {
+                continue;
+            }
+            if t.field_path == "metadata/namespace" {
+                transformers::namespace::apply_plugin(
+                    std::slice::from_mut(res),
+                    &value,
+                    &[],
+                    false,
+                    transformers::namespace::Subjects::DefaultOnly,
+                    scopes,
+                );
+                continue;
+            }
+            let fields = super::fieldspec::split_path(&t.field_path);
+            let id = res.id().short();
+            let slot = lookup_create(&mut res.obj.value, &fields).map_err(|m| {
+                Error::Invalid(format!(
+                    "{file}: transformers entry {kind}: {id}: fieldPath {:?}: {m}",
+                    t.field_path
+                ))
+            })?;
+            let new = if t.file_path_position > 0 {
+                let old = match &*slot {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                let pos = usize::try_from(t.file_path_position - 1).unwrap_or(usize::MAX);
+                insert_path_part(&old, pos, &value)
+            } else {
+                value.clone()
+            };
+            *slot = Value::String(new);
+        }
+    }
+    Ok(())
+}
+
+/// The scalar at `fields` below `value`, missing maps and the field created (kyaml's
+/// `LookupCreate` for a scalar); a map or list found there is refused, as kustomize does.
+fn lookup_create<'a>(value: &'a mut Value, fields: &[String]) -> Result<&'a mut Value, String> {
+    let Some((head, rest)) = fields.split_first() else {
+        return match value {
+            Value::Object(_) | Value::Array(_) => {
+                Err("the field holds a map or list, not a scalar".to_owned())
+            }
+            v => Ok(v),
+        };
+    };
+    if value.is_null() {
+        *value = Value::Object(Map::new());
+    }
+    if let Value::Array(items) = value {
+        // kyaml's path steps into a list: an index, or `[key=value]` (the element is appended
+        // when none matches).
+        if let Ok(i) = head.parse::<usize>() {
+            return match items.get_mut(i) {
+                Some(item) => lookup_create(item, rest),
+                None => Err(format!("index {i} is out of range of the list")),
+            };
+        }
+        let Some((k, v)) = head
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .and_then(|h| h.split_once('='))
+        else {
+            return Err(format!("{head:?} does not select an element of a list"));
+        };
+        let at = items.iter().position(|item| {
+            item.get(k)
+                .is_some_and(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned) == v)
+        });
+        let at = match at {
+            Some(at) => at,
+            None => {
+                let mut m = Map::new();
+                m.insert(k.to_owned(), Value::String(v.to_owned()));
+                items.push(Value::Object(m));
+                items.len() - 1
+            }
+        };
+        return lookup_create(&mut items[at], rest);
+    }
+    let Value::Object(map) = value else {
+        return Err(format!("{head:?} is below a field that is not a map"));
+    };
+    let child = map.entry(head.clone()).or_insert(Value::Null);
+    if child.is_null() && !rest.is_empty() {
+        *child = Value::Object(Map::new());
+    }
+    lookup_create(child, rest)
+}
+
+/// kyaml's `InsertPathPart`: `part` inserted at `pos` among the `/`-separated parts of `path`
+/// (clamped; a leading `/` stays and does not count), joined and cleaned as Go's
+/// `filepath.Join` does.
+fn insert_path_part(path: &str, pos: usize, part: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = if path.is_empty() {
+        Vec::new()
+    } else {
+        path.trim_start_matches('/').split('/').collect()
+    };
+    if absolute && parts == [""] {
+        parts.clear();
+    }
+    let pos = pos.min(parts.len());
+    parts.insert(pos, part);
+    let mut clean: Vec<&str> = Vec::new();
+    for p in parts {
+        match p {
+            "" | "." => {}
+            ".." if clean.last().is_some_and(|l| *l != "..") => {
+                clean.pop();
+            }
+            ".." if absolute => {}
+            p => clean.push(p),
+        }
+    }
+    let joined = clean.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined
+    }
 }
 
 /// Runs one generator configuration; the objects it makes, to be absorbed like the
