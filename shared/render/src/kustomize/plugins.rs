@@ -2,7 +2,8 @@
 //! (`apiVersion: builtin`, kinds such as `PrefixTransformer` or `ConfigMapGenerator`), inline or
 //! from files and kustomization directories. Each configuration runs the same code as the
 //! kustomization field it stands for, with its own field specs, after that kustomization's own
-//! generators or transformers (kustomize's order). External plugins — exec and container KRM
+//! generators or transformers (kustomize's order); `HashTransformer`, `ValueAddTransformer` and
+//! `IAMPolicyGenerator`, which no kustomization field stands for, are implemented here. External plugins — exec and container KRM
 //! functions, Go plugins — are refused with kustomize's wording: kustomize itself only runs them
 //! with `--enable-alpha-plugins`, and running arbitrary programs is out of this engine's scope.
 
@@ -681,8 +682,67 @@ pub fn generate(
                 })
                 .collect())
         }
+        "IAMPolicyGenerator" => iam_policy(cfg, &file),
         other => Err(Error::Unsupported(format!(
             "{file}: generators entry: the built-in plugin {other} is not supported by this kustomize engine"
         ))),
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IamCfg {
+    #[serde(default)]
+    cloud: String,
+    #[serde(default)]
+    kubernetes_service: IamK8sAccount,
+    #[serde(default)]
+    service_account: IamCloudAccount,
+}
+
+#[derive(Deserialize, Default)]
+struct IamK8sAccount {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IamCloudAccount {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    project_id: String,
+}
+
+/// The IAMPolicyGenerator plugin: for `cloud: gke`, a ServiceAccount bound to a Google service
+/// account by Workload Identity's annotation. kustomize writes the values into a YAML text and
+/// parses it, so they are read as YAML there too (an empty account name fails to parse, as in
+/// kustomize); the configuration's own metadata namespace is not used.
+fn iam_policy(cfg: &Object, file: &str) -> Result<Vec<Res>, Error> {
+    let kind = "IAMPolicyGenerator";
+    let c: IamCfg = decode(cfg, &["cloud", "kubernetesService", "serviceAccount"], kind)?;
+    if c.cloud != "gke" {
+        return Err(Error::Invalid(format!(
+            "{file}: generators entry {kind} {}: cloud provider {} not supported yet",
+            cfg.name(),
+            c.cloud
+        )));
+    }
+    let mut text = format!(
+        "\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  annotations:\n    iam.gke.io/gcp-service-account: {}@{}.iam.gserviceaccount.com\n  name: {}\n",
+        c.service_account.name, c.service_account.project_id, c.kubernetes_service.name
+    );
+    if !c.kubernetes_service.namespace.is_empty() {
+        text.push_str(&format!(
+            "\n  namespace: {}",
+            c.kubernetes_service.namespace
+        ));
+    }
+    let name: std::sync::Arc<str> =
+        std::sync::Arc::from(format!("{file} (generators entry {kind} {})", cfg.name()));
+    let objects = gitops::manifest::parse_stream(&text, &name)?;
+    Ok(objects.into_iter().map(Res::new).collect())
 }
