@@ -3,9 +3,10 @@
 //! from files and kustomization directories. Each configuration runs the same code as the
 //! kustomization field it stands for, with its own field specs, after that kustomization's own
 //! generators or transformers (kustomize's order); `HashTransformer`, `ValueAddTransformer` and
-//! `IAMPolicyGenerator`, which no kustomization field stands for, are implemented here. External plugins — exec and container KRM
-//! functions, Go plugins — are refused with kustomize's wording: kustomize itself only runs them
-//! with `--enable-alpha-plugins`, and running arbitrary programs is out of this engine's scope.
+//! `IAMPolicyGenerator`, which no kustomization field stands for, are implemented here. External
+//! plugins — exec and container KRM functions, Go plugins — are refused with kustomize's
+//! wording: kustomize itself only runs them with `--enable-alpha-plugins`, and running arbitrary
+//! programs is out of this engine's scope.
 
 use std::collections::BTreeMap;
 
@@ -508,10 +509,40 @@ fn value_add(
             } else {
                 value.clone()
             };
-            *slot = Value::String(new);
+            *slot = if fields.get(..2) == Some(&["metadata".to_owned(), "annotations".to_owned()]) {
+                // kustomize re-sets annotations as strings before it writes them.
+                Value::String(new)
+            } else {
+                plain_scalar(new)
+            };
         }
     }
     Ok(())
+}
+
+/// kyaml writes the value as an untagged plain scalar, which kustomize's output reads back as a
+/// resource file's plain scalar would be read (`5`, `0x1F`, `1.5`, `true`, `null` lose their
+/// quotes); so the value is read the same way here. Text that cannot be a plain scalar of
+/// another type (spaces, `#`, `:`, …) stays a string, as kyaml quotes it.
+fn plain_scalar(text: String) -> Value {
+    let simple = !text.is_empty()
+        && (text == "~"
+            || text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.' | b'_')));
+    if simple {
+        let doc = format!("v: {text}\n");
+        let name: std::sync::Arc<str> = std::sync::Arc::from("value");
+        if let Some(Ok(Some(Value::Object(m)))) = gitops::manifest::split_documents(&doc)
+            .first()
+            .map(|d| gitops::manifest::parse_document(d, &name))
+        {
+            if let Some(v) = m.get("v").filter(|v| !v.is_string()) {
+                return v.clone();
+            }
+        }
+    }
+    Value::String(text)
 }
 
 /// The scalar at `fields` below `value`, missing maps and the field created (kyaml's
