@@ -492,12 +492,15 @@ fn value_add(
             }
             let fields = super::fieldspec::split_path(&t.field_path);
             let id = res.id().short();
-            let slot = lookup_create(&mut res.obj.value, &fields).map_err(|m| {
+            let Some(slot) = lookup_create(&mut res.obj.value, &fields).map_err(|m| {
                 Error::Invalid(format!(
                     "{file}: transformers entry {kind}: {id}: fieldPath {:?}: {m}",
                     t.field_path
                 ))
-            })?;
+            })?
+            else {
+                continue;
+            };
             let new = if t.file_path_position > 0 {
                 let old = match &*slot {
                     Value::String(s) => s.clone(),
@@ -547,25 +550,29 @@ fn plain_scalar(text: String) -> Value {
 
 /// The scalar at `fields` below `value`, missing maps and the field created (kyaml's
 /// `LookupCreate` for a scalar); a map or list found there is refused, as kustomize does.
-fn lookup_create<'a>(value: &'a mut Value, fields: &[String]) -> Result<&'a mut Value, String> {
+fn lookup_create<'a>(
+    value: &'a mut Value,
+    fields: &[String],
+) -> Result<Option<&'a mut Value>, String> {
     let Some((head, rest)) = fields.split_first() else {
         return match value {
-            Value::Object(_) | Value::Array(_) => {
-                Err("the field holds a map or list, not a scalar".to_owned())
-            }
-            v => Ok(v),
+            Value::Object(_) | Value::Array(_) => Err(format!(
+                "wrong node kind: expected ScalarNode but got {}",
+                node_kind(value)
+            )),
+            v => Ok(Some(v)),
         };
     };
     if value.is_null() {
         *value = Value::Object(Map::new());
     }
     if let Value::Array(items) = value {
-        // kyaml's path steps into a list: an index, or `[key=value]` (the element is appended
-        // when none matches).
+        // kyaml's path steps into a list: an index (none past the end: nothing is set), or
+        // `[key=value]` (the element is appended when none matches).
         if let Ok(i) = head.parse::<usize>() {
             return match items.get_mut(i) {
                 Some(item) => lookup_create(item, rest),
-                None => Err(format!("index {i} is out of range of the list")),
+                None => Ok(None),
             };
         }
         let Some((k, v)) = head
@@ -573,7 +580,9 @@ fn lookup_create<'a>(value: &'a mut Value, fields: &[String]) -> Result<&'a mut 
             .and_then(|h| h.strip_suffix(']'))
             .and_then(|h| h.split_once('='))
         else {
-            return Err(format!("{head:?} does not select an element of a list"));
+            return Err(format!(
+                "wrong node kind: expected MappingNode but got SequenceNode ({head:?} does not select a list element; only indexes and [key=value] do here)"
+            ));
         };
         let at = items.iter().position(|item| {
             item.get(k)
@@ -591,13 +600,24 @@ fn lookup_create<'a>(value: &'a mut Value, fields: &[String]) -> Result<&'a mut 
         return lookup_create(&mut items[at], rest);
     }
     let Value::Object(map) = value else {
-        return Err(format!("{head:?} is below a field that is not a map"));
+        return Err(format!(
+            "wrong node kind: expected MappingNode but got {}",
+            node_kind(value)
+        ));
     };
     let child = map.entry(head.clone()).or_insert(Value::Null);
     if child.is_null() && !rest.is_empty() {
         *child = Value::Object(Map::new());
     }
     lookup_create(child, rest)
+}
+
+fn node_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "MappingNode",
+        Value::Array(_) => "SequenceNode",
+        _ => "ScalarNode",
+    }
 }
 
 /// kyaml's `InsertPathPart`: `part` inserted at `pos` among the `/`-separated parts of `path`
