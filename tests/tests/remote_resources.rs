@@ -550,3 +550,67 @@ fn a_remote_base_stays_root_only_whatever_the_load_restrictor() {
         assert!(run.stderr.contains("security"), "{}", run.stderr);
     }
 }
+
+#[test]
+fn urls_in_patches_and_generator_files_are_fetched_as_kustomize_fetches_them() {
+    let patch = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local\ndata:\n  patched: \"yes\"\n";
+    let server = Server::start(move |req| match req.path.as_str() {
+        "/patch.yaml" => Response {
+            status: 200,
+            headers: vec![],
+            body: patch.as_bytes().to_vec(),
+        },
+        "/app.env" => Response {
+            status: 200,
+            headers: vec![],
+            body: b"LEVEL=debug\nREGION=eu\n".to_vec(),
+        },
+        "/motd.txt" => Response {
+            status: 200,
+            headers: vec![],
+            body: b"hello from http\n".to_vec(),
+        },
+        _ => Response {
+            status: 404,
+            headers: vec![],
+            body: b"not found\n".to_vec(),
+        },
+    });
+    let base = server.base();
+    let tmp = harness::tempdir();
+    let cache = tmp.path().join("cache");
+    let dir = tmp.path().join("k");
+    write(&dir, "cm.yaml", config_map("local", "l"));
+    write(
+        &dir,
+        "kustomization.yaml",
+        format!(
+            "resources: [cm.yaml]\npatches:\n- path: {base}/patch.yaml\nconfigMapGenerator:\n- name: gen\n  envs: [{base}/app.env]\n  files: [{base}/motd.txt, renamed={base}/motd.txt]\n"
+        ),
+    );
+    if let Some(out) = same_as_kustomize(&dir, &tmp.path().join("home")) {
+        for needle in ["patched: \"yes\"", "LEVEL: debug", "motd.txt: |", "renamed: |"] {
+            assert!(out.contains(needle), "{needle} missing:\n{out}");
+        }
+    }
+
+    // A missing file: one line naming the entry; with remote files off, refused with a hint.
+    write(
+        &dir,
+        "kustomization.yaml",
+        format!("resources: [cm.yaml]\npatches:\n- path: {base}/nothere.yaml\n"),
+    );
+    let run = render(&dir, &cache, &[]).code(2);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("patches entry \"{base}/nothere.yaml\": HTTP status 404")),
+        "{}",
+        run.stderr
+    );
+    render(&dir, &cache, &["--no-remote"])
+        .code(2)
+        .stderr_contains("remote files (HTTP URLs) are turned off")
+        .stderr_contains("hint: ");
+}

@@ -27,7 +27,13 @@ pub struct Loader {
     real_dirs: std::cell::RefCell<std::collections::HashMap<PathBuf, PathBuf>>,
     /// The real root of the fetched remote repository this kustomization lies in, if any.
     repo_root: Option<PathBuf>,
+    /// How files named by an HTTP(S) URL are fetched (kustomize's loader takes a URL wherever
+    /// it takes a file: patches, generator files, configurations, replacements).
+    http: Option<super::remote::RemoteOptions>,
 }
+
+/// A file fetched from an HTTP(S) URL: the name messages give it, and its body.
+type Fetched = (Arc<str>, Vec<u8>);
 
 /// What a `resources` entry is.
 pub enum Entry {
@@ -46,7 +52,36 @@ impl Loader {
             restrictor,
             real_dirs: std::cell::RefCell::default(),
             repo_root: None,
+            http: None,
         })
+    }
+
+    /// This loader, fetching files named by HTTP(S) URLs with `options` (refusing them when
+    /// `options.http` is off).
+    pub fn with_http(mut self, options: &super::remote::RemoteOptions) -> Self {
+        self.http = Some(options.clone());
+        self
+    }
+
+    /// The body of a file named by an HTTP(S) URL, with the name messages give it (credentials
+    /// removed); `None` when `rel` is not such a URL.
+    fn fetch(&self, rel: &str, field: &str) -> Result<Option<Fetched>, Error> {
+        let Some(options) = self.http.as_ref().filter(|_| super::remote::is_http(rel)) else {
+            return Ok(None);
+        };
+        let kustomization = self.kustomization_name();
+        if !options.http {
+            return Err(Error::RemoteDisabled {
+                kustomization,
+                field: field.to_owned(),
+                entry: gitops::git::redact_url(rel),
+                kind: "files (HTTP URLs)".to_owned(),
+            });
+        }
+        let body = super::remote::http_get(rel, options).map_err(|f| {
+            super::remote::entry_error(&kustomization, field, rel, &super::remote::failure_text(&f))
+        })?;
+        Ok(Some((Arc::from(gitops::git::redact_url(rel)), body)))
     }
 
     /// This loader, for a kustomization inside the fetched repository whose real root is
@@ -185,6 +220,17 @@ impl Loader {
 
     /// Reads a file named in `field` as text.
     pub fn read_text(&self, rel: &str, field: &str) -> Result<(Arc<str>, String), Error> {
+        if let Some((name, body)) = self.fetch(rel, field)? {
+            let text = String::from_utf8(body).map_err(|_| {
+                super::remote::entry_error(
+                    &self.kustomization_name(),
+                    field,
+                    rel,
+                    "the file is not UTF-8 text",
+                )
+            })?;
+            return Ok((name, text));
+        }
         let path = self.file(rel, field)?;
         let name: Arc<str> = Arc::from(path.display().to_string());
         let text = manifest::read_text(&path, &name)?;
@@ -193,6 +239,10 @@ impl Loader {
 
     /// Reads a file named in `field` as bytes.
     pub fn read_bytes(&self, rel: &str, field: &str) -> Result<(PathBuf, Vec<u8>), Error> {
+        if let Some((name, body)) = self.fetch(rel, field)? {
+            // The URL as a path: generators name a file's key after its last segment.
+            return Ok((PathBuf::from(&*name), body));
+        }
         let path = self.file(rel, field)?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         Ok((path, bytes))

@@ -285,7 +285,8 @@ impl Builder<'_> {
                 )));
             }
         }
-        let mut loader = Loader::new(dir, self.options.load_restrictor)?;
+        let mut loader =
+            Loader::new(dir, self.options.load_restrictor)?.with_http(&self.options.remote);
         if let Some(root) = self.remotes.root_of(loader.real_root()) {
             loader = loader.in_repo(&root);
         }

@@ -559,7 +559,7 @@ fn ref_shown(spec: &RepoSpec) -> String {
 }
 
 /// Turns an error string of this module into the crate's error for a kustomization entry.
-fn entry_error(kustomization: &str, field: &str, entry: &str, message: &str) -> Error {
+pub fn entry_error(kustomization: &str, field: &str, entry: &str, message: &str) -> Error {
     Error::Remote(format!(
         "{kustomization}: {field} entry {:?}: {message}",
         gitops::git::redact_url(entry)
@@ -640,7 +640,7 @@ pub fn resolve(
     remotes.base(&spec).map_err(|m| fail(&m)).map(Some)
 }
 
-fn failure_text(f: &HttpFailure) -> String {
+pub fn failure_text(f: &HttpFailure) -> String {
     match f {
         HttpFailure::Transport(m) => format!("cannot GET it: {m}"),
         other => other.to_string(),
