@@ -114,6 +114,10 @@ pub fn build(dir: &Path, options: &Options) -> Result<Vec<Object>, Error> {
         &builder.scopes,
         &config.var_reference,
     )?;
+    for res in acc.iter_mut() {
+        // Patches and replacements may have written non-string annotations since loading.
+        resource::stringify_annotations(&mut res.obj.value);
+    }
     acc.retain(|r| r.obj.annotation("config.kubernetes.io/local-config") != Some("true"));
     let fifo = k
         .sort_options

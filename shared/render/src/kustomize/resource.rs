@@ -26,7 +26,8 @@ pub struct Res {
 }
 
 impl Res {
-    pub fn new(obj: Object) -> Self {
+    pub fn new(mut obj: Object) -> Self {
+        stringify_annotations(&mut obj.value);
         let org = obj.identity();
         Res {
             obj,
@@ -85,6 +86,23 @@ impl Res {
 }
 
 /// kustomize's `EffectiveNamespace`: no namespace means `default` for namespaced kinds.
+/// kustomize reads annotations as a string map and writes them back on every resource, so
+/// an unquoted `replicas: 3` or `enabled: true` annotation comes out as `"3"` / `"true"` (labels
+/// are left as written).
+pub fn stringify_annotations(value: &mut Value) {
+    let Some(Value::Object(annotations)) = value
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    else {
+        return;
+    };
+    for v in annotations.values_mut() {
+        if let Value::Bool(_) | Value::Number(_) = v {
+            *v = Value::String(v.to_string());
+        }
+    }
+}
+
 pub fn effective_namespace<'a>(id: &'a Identity, scopes: &Scopes) -> &'a str {
     if scopes.is_cluster_scoped(&id.group, &id.kind) {
         ""
