@@ -553,7 +553,8 @@ fn a_remote_base_stays_root_only_whatever_the_load_restrictor() {
 
 #[test]
 fn urls_in_patches_and_generator_files_are_fetched_as_kustomize_fetches_them() {
-    let patch = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local\ndata:\n  patched: \"yes\"\n";
+    let patch =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local\ndata:\n  patched: \"yes\"\n";
     let server = Server::start(move |req| match req.path.as_str() {
         "/patch.yaml" => Response {
             status: 200,
@@ -589,7 +590,12 @@ fn urls_in_patches_and_generator_files_are_fetched_as_kustomize_fetches_them() {
         ),
     );
     if let Some(out) = same_as_kustomize(&dir, &tmp.path().join("home")) {
-        for needle in ["patched: \"yes\"", "LEVEL: debug", "motd.txt: |", "renamed: |"] {
+        for needle in [
+            "patched: \"yes\"",
+            "LEVEL: debug",
+            "motd.txt: |",
+            "renamed: |",
+        ] {
             assert!(out.contains(needle), "{needle} missing:\n{out}");
         }
     }
@@ -604,8 +610,9 @@ fn urls_in_patches_and_generator_files_are_fetched_as_kustomize_fetches_them() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains(&format!("patches entry \"{base}/nothere.yaml\": HTTP status 404")),
+        run.stderr.contains(&format!(
+            "patches entry \"{base}/nothere.yaml\": HTTP status 404"
+        )),
         "{}",
         run.stderr
     );

@@ -325,4 +325,3 @@ pub fn unknown_field_position(message: &str, text: &str) -> Option<(usize, usize
     }
     None
 }
-
