@@ -1715,3 +1715,62 @@ fn a_git_source_over_ssh_runs_the_configured_ssh_program() {
     );
     assert_eq!(env.get("configmap", "app").unwrap()["data"]["from"], "git");
 }
+
+#[test]
+fn an_undeclared_field_is_refused_by_the_server_and_a_missing_inventory_namespace_is_named() {
+    let Some(env) = Env::new("so-field") else {
+        return;
+    };
+    // Applies skip the server's duplicate-key re-parse (fieldValidation=Ignore), but a field
+    // the schema does not declare is still refused by server-side apply.
+    let typo = env.file(
+        "typo.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: NS}\nspec:\n  replica: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n",
+    );
+    let run = env.sync().arg("-f").arg(&typo).run().code(2);
+    assert!(
+        run.stderr
+            .contains(".spec.replica: field not declared in schema"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("deployment.apps/web failed: "),
+        "{}",
+        run.stdout
+    );
+    assert!(env.get("deployment", "web").is_none(), "not created");
+
+    // An inventory in a namespace that does not exist (here: one the source itself would
+    // create) cannot be written before the objects: one error naming it, nothing applied.
+    let missing = format!("{}-later", env.ns);
+    let stream = env.file(
+        "ns.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {missing}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: {missing}}}\n"),
+    );
+    let run = Cmd::new("sync-once")
+        .env_remove("KUBECONFIG")
+        .env("HOME", env.dir.path())
+        .arg("--kubeconfig")
+        .arg(env.cluster.kubeconfig())
+        .args(["--inventory", &format!("{missing}/set")])
+        .arg("-f")
+        .arg(&stream)
+        .run()
+        .code(2);
+    assert_eq!(
+        run.stderr.lines().next().unwrap_or_default(),
+        format!("sync-once: error: ApplySet parent Secret/{missing}/set cannot be created: namespace \"{missing}\" does not exist; nothing was applied"),
+    );
+    assert!(
+        run.stderr.contains("hint: create the namespace first"),
+        "{}",
+        run.stderr
+    );
+    let ns = env
+        .cluster
+        .kubectl()
+        .args(["get", "namespace", &missing])
+        .run();
+    assert_ne!(ns.code, 0, "the namespace was not created: {}", ns.stdout);
+}

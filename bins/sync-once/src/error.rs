@@ -28,6 +28,10 @@ pub enum Error {
     /// Another run wrote the inventory since we read it.
     #[error("ApplySet parent {parent} was changed by someone else during this run ({message})")]
     Raced { parent: String, message: String },
+    /// The inventory's namespace does not exist, so the parent cannot be written (it is written
+    /// before the objects it lists, so a Namespace in the source cannot come first).
+    #[error("ApplySet parent {parent} cannot be created: namespace {namespace:?} does not exist; nothing was applied")]
+    InventoryNamespace { parent: String, namespace: String },
     /// Objects did not become healthy.
     #[error("{0}")]
     Unhealthy(String),
@@ -47,6 +51,10 @@ impl Failure for Error {
             Error::Render(R::HelmNotFound { .. }) => Some("install helm on PATH".into()),
             Error::Immutable { .. } => Some(
                 "pass --force, or annotate the object with kustomize.toolkit.fluxcd.io/force: enabled, to delete and recreate it"
+                    .into(),
+            ),
+            Error::InventoryNamespace { .. } => Some(
+                "create the namespace first, or pass --inventory NAMESPACE/NAME with an existing namespace"
                     .into(),
             ),
             Error::Raced { .. } => Some("another sync of the same inventory ran at the same time; run again".into()),

@@ -737,6 +737,12 @@ async fn write_parent(
             resource_version: str_at(&written, &["metadata", "resourceVersion"])
                 .unwrap_or_default(),
         }),
+        Err(ClusterError::NotFound { .. }) if matches!(write, ParentWrite::Create) => {
+            Err(Error::InventoryNamespace {
+                parent: parent.short(),
+                namespace: parent.namespace.clone(),
+            })
+        }
         Err(ClusterError::Conflict { message, .. }) => Err(Error::Raced {
             parent: parent.short(),
             message,
