@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use harness::registry::{self, Registry};
-use harness::{tempdir, write, Cmd, Run};
+use harness::{git, tempdir, write, Cmd, Run};
 
 fn image_tag() -> Cmd {
     // No credentials of the machine leak in; each test says which it uses.
@@ -23,26 +23,6 @@ fn no_registry() -> bool {
         registry::available(),
         "docker-registry and skopeo (apt-get install docker-registry skopeo)",
     )
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn commit_at(dir: &Path, file: &str, content: &str, time: i64) {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::cluster::{Cluster, Fault};
-use harness::{Cmd, Run};
+use harness::{git, Cmd, Run};
 use serde_json::Value;
 
 const PART_OF: &str = "applyset.kubernetes.io/part-of";
@@ -1027,24 +1027,6 @@ fn kubectl_applysets_and_ours_agree_on_the_members() {
         "{}",
         run.stderr
     );
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

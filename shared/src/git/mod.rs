@@ -28,3 +28,32 @@ pub use repo::{
     redact_url, trailers, CommitInfo, Depth, FileEntry, FileMode, GitError, Push, RemoteRefs,
     Repository,
 };
+
+/// What the unit tests of this module's files share.
+#[cfg(test)]
+mod test_support {
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Runs `git ARGS` in `dir` with a fixed author and no system or user configuration,
+    /// panicking on failure; returns stdout trimmed.
+    pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
