@@ -16,7 +16,7 @@ use gitops::cluster::compare::{compare, CompareOptions};
 use gitops::cluster::health::{health, Status};
 use gitops::cluster::{
     identity_of, ApplyOptions, Cluster, ClusterError, ConnectOptions, DeleteOptions, Deletion,
-    GroupKind, InCluster, ObjectKey, ParentWrite, Propagation, RetryPolicy,
+    Freshness, GroupKind, InCluster, ObjectKey, ParentWrite, Propagation, RetryPolicy,
 };
 use gitops::manifest::Identity;
 use harness::cluster::{Cluster as ControlPlane, Fault};
@@ -407,7 +407,12 @@ async fn list_by_label_across_kinds_and_namespaces() {
     };
 
     let in_one = cluster
-        .list(&kinds, &label, std::slice::from_ref(&ns1))
+        .list(
+            &kinds,
+            &label,
+            std::slice::from_ref(&ns1),
+            Freshness::Latest,
+        )
         .await
         .expect("list");
     assert_eq!(
@@ -418,8 +423,23 @@ async fn list_by_label_across_kinds_and_namespaces() {
         in_one[0]["apiVersion"], "v1",
         "list items get their type back"
     );
+    // A consistent list waits until the server's cache has caught up, so a list from the
+    // cache right after it holds everything it held.
+    let cached = cluster
+        .list(
+            &kinds,
+            &label,
+            std::slice::from_ref(&ns1),
+            Freshness::Cached,
+        )
+        .await
+        .expect("cached list");
+    assert_eq!(names(&cached), names(&in_one));
 
-    let everywhere = cluster.list(&kinds, &label, &[]).await.expect("list");
+    let everywhere = cluster
+        .list(&kinds, &label, &[], Freshness::Latest)
+        .await
+        .expect("list");
     // kubectl agrees on what carries the label.
     let run = cp
         .kubectl()
@@ -612,6 +632,7 @@ async fn applyset_parent_races_and_kubectl_agrees_on_members() {
             &inv.group_kinds.iter().cloned().collect::<Vec<_>>(),
             &applyset::member_selector(&inv.id),
             &inv.namespaces(&ns).into_iter().collect::<Vec<_>>(),
+            Freshness::Latest,
         )
         .await
         .expect("list members");
@@ -745,6 +766,7 @@ async fn a_prune_cycle_deletes_only_what_the_planner_allows() {
             &inv.group_kinds.iter().cloned().collect::<Vec<_>>(),
             &applyset::member_selector(&inv.id),
             &inv.namespaces(&ns).into_iter().collect::<Vec<_>>(),
+            Freshness::Latest,
         )
         .await
         .expect("list");

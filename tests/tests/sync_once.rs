@@ -1480,6 +1480,91 @@ fn a_bulk_first_sync_tells_existing_objects_from_new_ones() {
     assert_eq!(env.members().len(), 12);
 }
 
+/// What a first sync sends, seen through the proxy: one apply per object and nothing else per
+/// object (no read, no dry-run), and one round of lists served from the server's cache, because
+/// the set lists its members in the parent. A re-sync reads a member the lists miss by name.
+#[test]
+fn a_first_sync_sends_one_apply_per_object_and_one_round_of_cached_lists() {
+    let Some(env) = Env::new("so-requests") else {
+        return;
+    };
+    let yaml: Vec<String> = (0..12)
+        .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: NS}}\ndata: {{v: '{i}'}}\n"))
+        .collect();
+    let file = env.file("many.yaml", &yaml.join("---\n"));
+    let proxy = env.cluster.fault_proxy();
+    let run = env
+        .sync_as(proxy.kubeconfig())
+        .arg("-f")
+        .arg(&file)
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("12 created, 0 configured"),
+        "{}",
+        run.stdout
+    );
+    let ns_path = format!("/api/v1/namespaces/{}/configmaps", env.ns);
+    let requests: Vec<(String, String)> = proxy
+        .requests()
+        .into_iter()
+        .filter(|(_, p)| p.starts_with(&ns_path))
+        .collect();
+    let applies: Vec<&String> = requests
+        .iter()
+        .filter(|(m, _)| m == "PATCH")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(applies.len(), 12, "{requests:?}");
+    assert!(applies.iter().all(|p| !p.contains("dryRun")), "{applies:?}");
+    let lists: Vec<&String> = requests
+        .iter()
+        .filter(|(m, p)| m == "GET" && p.split('?').next() == Some(&ns_path))
+        .map(|(_, p)| p)
+        .collect();
+    // The members by label and, for the 12 new ones, the whole kind: both from the cache.
+    assert_eq!(lists.len(), 2, "{requests:?}");
+    assert!(
+        lists.iter().all(|p| p.contains("resourceVersion=0")),
+        "{lists:?}"
+    );
+    assert_eq!(
+        requests.len(),
+        14,
+        "no read of single objects: {requests:?}"
+    );
+
+    // A member missing from the lists (its label removed by hand) is read by name, found
+    // unchanged in every field we set, and applied again: the label is ours.
+    env.kubectl(&[
+        "label",
+        "configmap",
+        "cm-5",
+        "applyset.kubernetes.io/part-of-",
+    ])
+    .success();
+    let proxy = env.cluster.fault_proxy();
+    let run = env
+        .sync_as(proxy.kubeconfig())
+        .arg("-f")
+        .arg(&file)
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("configmap/cm-5 configured"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        proxy.count("GET", "configmaps/cm-5$"),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
+    let cm = env.get("configmap", "cm-5").expect("cm-5");
+    assert!(cm["metadata"]["labels"]["applyset.kubernetes.io/part-of"].is_string());
+}
+
 /// A bare repository `root/gitops.git` whose `clusters/dev` renders one ConfigMap `app` (and,
 /// with `extra`, a second one `extra`) into the test namespace.
 fn bare_source(env: &Env, root: &Path, extra: bool) {

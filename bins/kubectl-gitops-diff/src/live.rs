@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use gitops::cluster::applyset::{self, Inventory};
 use gitops::cluster::prune::{self, PruneOptions};
-use gitops::cluster::{identity_of, ApplyOptions, Cluster, ClusterError, ObjectKey};
+use gitops::cluster::{identity_of, ApplyOptions, Cluster, ClusterError, Freshness, ObjectKey};
 use gitops::{Identity, Object};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -163,7 +163,9 @@ pub async fn diff(
         } else {
             vec![namespace.clone()]
         };
-        let items = cluster.list(&[gk], "", &namespaces).await?;
+        let items = cluster
+            .list(&[gk], "", &namespaces, Freshness::Latest)
+            .await?;
         let by_name = items
             .into_iter()
             .filter_map(|v| {
@@ -254,7 +256,12 @@ pub async fn diff(
         let namespaces: Vec<String> = inv.namespaces(&parent.namespace).into_iter().collect();
         let kinds: Vec<_> = inv.group_kinds.iter().cloned().collect();
         let live = cluster
-            .list(&kinds, &applyset::member_selector(&inv.id), &namespaces)
+            .list(
+                &kinds,
+                &applyset::member_selector(&inv.id),
+                &namespaces,
+                Freshness::Latest,
+            )
             .await?;
         let plan = prune::plan(
             inv,

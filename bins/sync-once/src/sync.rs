@@ -3,7 +3,9 @@
 //! 1. connect, and check every object against discovery (or a CRD of the same source) — an
 //!    unknown kind or a nameless object stops the run before anything is written;
 //! 2. read the ApplySet parent and list the set's live members (one list per kind and
-//!    namespace, by the `part-of` label), which doubles as the live state of most objects;
+//!    namespace, by the `part-of` label, and in the same round one unfiltered list of a kind
+//!    with many objects the set does not hold yet), which doubles as the live state of most
+//!    objects;
 //! 3. write the parent as the union of its members and everything about to be applied (so a run
 //!    killed midway leaks nothing: kubectl's "superset" step), guarded by its resourceVersion so
 //!    that two runs racing on one inventory cannot both win;
@@ -33,8 +35,8 @@ use gitops::cluster::health::{health, Status};
 use gitops::cluster::order::{self, Stage};
 use gitops::cluster::prune::{self, PruneOptions};
 use gitops::cluster::{
-    annotation, ApplyOptions, Cluster, ClusterError, DeleteOptions, Deletion, GroupKind, ObjectKey,
-    ParentWrite,
+    annotation, ApplyOptions, Cluster, ClusterError, DeleteOptions, Deletion, Freshness, GroupKind,
+    ObjectKey, ParentWrite,
 };
 use gitops::Identity;
 use serde_json::Value;
@@ -250,9 +252,39 @@ async fn run(
     );
     let kinds: Vec<GroupKind> = kinds.into_iter().collect();
     let namespaces: Vec<String> = namespaces.into_iter().collect();
-    let listed = cluster
-        .list(&kinds, &applyset::member_selector(&set_id), &namespaces)
-        .await?;
+    // Desired objects a list of the set's members will not show are fetched one by one,
+    // unless many of one kind share a namespace (a first sync): then one unfiltered list of
+    // that kind there is cheaper, and what it lacks is known to be absent. Where the member
+    // list we keep already says so, that list goes out with the members' lists instead of
+    // after them: each list is a consistent read, which the server may hold until its cache
+    // has caught up, so one round of lists instead of two is a visible part of a start-up.
+    let not_members = items.iter().filter(|i| {
+        !i.deferred
+            && !inventory
+                .members
+                .as_ref()
+                .is_some_and(|members| members.contains(&i.key))
+    });
+    let mut early = bulk_scopes(not_members);
+    if inventory.members.is_none() {
+        // kubectl's sets keep no list: what the members' lists lack is known only afterwards.
+        early.clear();
+    }
+    // Our sets list their members in the parent (read from etcd above), and a member the lists
+    // miss is fetched by name below, so these lists may come from the server's cache without
+    // waiting for it to catch up. What a list defines is read consistently: a kubectl set's
+    // members.
+    let freshness = if inventory.members.is_some() {
+        Freshness::Cached
+    } else {
+        Freshness::Latest
+    };
+    let early_scopes: Vec<(GroupKind, String)> = early.keys().cloned().collect();
+    let selector = applyset::member_selector(&set_id);
+    let (listed, bulk_listed) = tokio::try_join!(
+        cluster.list(&kinds, &selector, &namespaces, freshness),
+        cluster.list_scopes(&early_scopes, "", freshness),
+    )?;
     let mut live: HashMap<ObjectKey, Value> = listed
         .into_iter()
         .map(|obj| (ObjectKey::of(&obj), obj))
@@ -266,37 +298,17 @@ async fn run(
             .collect();
         inventory.members = Some(members);
     }
-    // Desired objects the member list did not show are fetched one by one, unless many of one
-    // kind share a namespace (a first sync): then one unfiltered list of that kind there is
-    // cheaper, and what it lacks is known to be absent.
     let mut absent: BTreeSet<ObjectKey> = BTreeSet::new();
-    let mut unseen: BTreeMap<(GroupKind, String), Vec<ObjectKey>> = BTreeMap::new();
-    for item in items
-        .iter()
-        .filter(|i| !i.deferred && !live.contains_key(&i.key))
-    {
-        unseen
-            .entry((item.key.group_kind(), item.key.namespace.clone()))
-            .or_default()
-            .push(item.key.clone());
-    }
-    unseen.retain(|_, keys| keys.len() >= BULK_LIST_AT);
-    if !unseen.is_empty() {
-        let scopes: Vec<(GroupKind, String)> = unseen.keys().cloned().collect();
-        let wanted: BTreeSet<&ObjectKey> = unseen.values().flatten().collect();
-        for obj in cluster.list_scopes(&scopes, "").await? {
-            let key = ObjectKey::of(&obj);
-            if wanted.contains(&key) {
-                live.insert(key, obj);
-            }
-        }
-        absent.extend(
-            unseen
-                .values()
-                .flatten()
-                .filter(|k| !live.contains_key(*k))
-                .cloned(),
-        );
+    note_listed(&mut live, &mut absent, &early, bulk_listed);
+    let late = bulk_scopes(
+        items
+            .iter()
+            .filter(|i| !i.deferred && !live.contains_key(&i.key) && !absent.contains(&i.key)),
+    );
+    if !late.is_empty() {
+        let scopes: Vec<(GroupKind, String)> = late.keys().cloned().collect();
+        let listed = cluster.list_scopes(&scopes, "", freshness).await?;
+        note_listed(&mut live, &mut absent, &late, listed);
     }
     let fast = inventory.digest.as_deref() == Some(loaded.digest.as_str())
         && inventory.revision == loaded.revision;
@@ -526,6 +538,45 @@ async fn run(
     Ok(())
 }
 
+/// The `(kind, namespace)` scopes holding at least [`BULK_LIST_AT`] of these objects, with
+/// the objects' keys.
+fn bulk_scopes<'a>(
+    items: impl Iterator<Item = &'a Item>,
+) -> BTreeMap<(GroupKind, String), Vec<ObjectKey>> {
+    let mut scopes: BTreeMap<(GroupKind, String), Vec<ObjectKey>> = BTreeMap::new();
+    for item in items {
+        scopes
+            .entry((item.key.group_kind(), item.key.namespace.clone()))
+            .or_default()
+            .push(item.key.clone());
+    }
+    scopes.retain(|_, keys| keys.len() >= BULK_LIST_AT);
+    scopes
+}
+
+/// Takes the objects of unfiltered lists of `scopes`: the wanted ones are live, the wanted ones
+/// the lists lack are absent.
+fn note_listed(
+    live: &mut HashMap<ObjectKey, Value>,
+    absent: &mut BTreeSet<ObjectKey>,
+    scopes: &BTreeMap<(GroupKind, String), Vec<ObjectKey>>,
+    listed: Vec<Value>,
+) {
+    let wanted: BTreeSet<&ObjectKey> = scopes.values().flatten().collect();
+    for obj in listed {
+        let key = ObjectKey::of(&obj);
+        if wanted.contains(&key) {
+            live.insert(key, obj);
+        }
+    }
+    absent.extend(
+        wanted
+            .into_iter()
+            .filter(|k| !live.contains_key(*k))
+            .cloned(),
+    );
+}
+
 /// Labels every object as a member and finds its served resource and namespace, or the CRD of
 /// this source that defines it. Fails on the first object that cannot be applied.
 fn prepare(
@@ -631,7 +682,7 @@ async fn apply_one(
     };
     let Some(live) = live else {
         cluster
-            .apply(&item.obj, if task.dry_run { &dry } else { &apply })
+            .apply_write(&item.obj, if task.dry_run { &dry } else { &apply })
             .await?;
         return Ok(Action::Created);
     };
@@ -644,7 +695,7 @@ async fn apply_one(
                 return Ok(Action::Unchanged);
             }
             if !task.dry_run {
-                cluster.apply(&item.obj, &apply).await?;
+                cluster.apply_write(&item.obj, &apply).await?;
             }
             Ok(Action::Configured)
         }
@@ -698,7 +749,7 @@ async fn recreate(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    cluster.apply(&item.obj, apply).await?;
+    cluster.apply_write(&item.obj, apply).await?;
     Ok(())
 }
 

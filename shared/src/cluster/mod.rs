@@ -36,7 +36,9 @@ use serde_json::Value;
 
 use crate::manifest::{split_api_version, Identity};
 
-pub use api::{ApplyOptions, Cluster, DeleteOptions, Deletion, ParentWrite, Propagation};
+pub use api::{
+    ApplyOptions, Cluster, DeleteOptions, Deletion, Freshness, ParentWrite, Propagation,
+};
 pub use connect::{ClusterArgs, ConnectOptions, InCluster};
 pub use discovery::{Discovery, Resource};
 pub use error::{ClusterError, Result};
