@@ -54,6 +54,28 @@ open(out, "w").write("---\n".join(docs))
 PY
 }
 
+# Waits until the machine is quiet again (at most 20 s): under a quarter of the cores busy in two
+# half-second samples in a row. The control plane's controllers digest a first sync of 1,000
+# objects for seconds after the tool has exited (ReplicaSets, EndpointSlices, the garbage
+# collector's graph); without this, that work lands on whichever tool is measured next.
+settle() {
+  python3 - <<'PY'
+import time
+def sample():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+quiet, deadline = 0, time.time() + 20
+t0, i0 = sample()
+while quiet < 2 and time.time() < deadline:
+    time.sleep(0.5)
+    t1, i1 = sample()
+    busy = 1 - (i1 - i0) / max(t1 - t0, 1)
+    quiet = quiet + 1 if busy < 0.25 else 0
+    t0, i0 = t1, i1
+PY
+}
+
 # Seconds a command takes (its output discarded).
 timed() {
   local start end
@@ -75,14 +97,14 @@ measure() { # measure TOOL RUN: a first sync and a no-op re-sync into bench-TOOL
     ours | base)
       local bin=$ours
       [ "$tool" = base ] && bin=$SYNC_ONCE_BASELINE
-      f=$(timed "$bin" --kubeconfig "$kubeconfig" -f "$file" --inventory "$ns/set")
-      n=$(timed "$bin" --kubeconfig "$kubeconfig" -f "$file" --inventory "$ns/set") ;;
+      settle; f=$(timed "$bin" --kubeconfig "$kubeconfig" -f "$file" --inventory "$ns/set")
+      settle; n=$(timed "$bin" --kubeconfig "$kubeconfig" -f "$file" --inventory "$ns/set") ;;
     kssa)
-      f=$(timed k apply --server-side -f "$file")
-      n=$(timed k apply --server-side -f "$file") ;;
+      settle; f=$(timed k apply --server-side -f "$file")
+      settle; n=$(timed k apply --server-side -f "$file") ;;
     kset)
-      f=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file")
-      n=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file") ;;
+      settle; f=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file")
+      settle; n=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file") ;;
   esac
   eval "first_$tool+=($f) noop_$tool+=($n)"
 }
