@@ -5,6 +5,9 @@
 #   first sync  : ours vs `kubectl apply --server-side` and `kubectl apply --server-side --prune
 #                 --applyset` into an empty namespace (target: ours >= 3x faster);
 #   no-op re-sync: the same input again (target: ours >= 10x faster).
+# With Go on the PATH, bare-ssa/ (one server-side apply per object and nothing else, 16 in
+# flight) runs on the same input as a further peer: the floor no client's first sync can beat
+# on this server, and so the best ratio to kubectl a client can reach here.
 # The peers alternate within each run, and the order rotates from run to run, so that a change
 # in the machine's load, or the controllers still digesting the previous tool's objects, falls
 # on every tool alike. The load average is printed with the figures: the control plane and the
@@ -39,6 +42,29 @@ cluster_pid=$!
 exec 3<"$work/cluster.out"
 read -r kubeconfig <&3
 k() { "$kubectl" --kubeconfig "$kubeconfig" --cache-dir "$work/kcache" "$@"; }
+bare=
+if command -v go >/dev/null; then
+  (cd "$here/bare-ssa" && go build -o "$work/bare-ssa" .)
+  bare=$work/bare-ssa
+  cluster_dir=$(dirname "$kubeconfig")
+  server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  # The test control plane's admin token (tokens.csv: token,user,uid,groups).
+  head -n1 "$cluster_dir/tokens.csv" | cut -d, -f1 > "$work/token"
+fi
+# bare-ssa's input: each object's URL path and JSON, from the same file.
+bare_lines() { # bare_lines FILE OUT
+  k create --dry-run=client -o json -f "$1" | python3 -c '
+import json, sys
+route = {"ConfigMap": "api/v1/namespaces/{}/configmaps/{}", "Service": "api/v1/namespaces/{}/services/{}",
+         "Deployment": "apis/apps/v1/namespaces/{}/deployments/{}"}
+text, at, decoder = sys.stdin.read(), 0, json.JSONDecoder()
+while text[at:].strip():  # one JSON document per object, one after the other
+    o, end = decoder.raw_decode(text, at + len(text[at:]) - len(text[at:].lstrip()))
+    at = end
+    m = o["metadata"]
+    print("/" + route[o["kind"]].format(m["namespace"], m["name"]) + "\t" + json.dumps(o))
+' > "$2"
+}
 
 gen() { # gen NAMESPACE FILE
   python3 - "$1" "$2" <<'PY'
@@ -89,7 +115,7 @@ ratio() { python3 -c "import sys; print(f'{float(sys.argv[2]) / float(sys.argv[1
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # first_TOOL / noop_TOOL: the times of each run.
-declare -a first_ours noop_ours first_kssa noop_kssa first_kset noop_kset first_base noop_base
+declare -a first_ours noop_ours first_kssa noop_kssa first_kset noop_kset first_base noop_base first_bare noop_bare
 measure() { # measure TOOL RUN: a first sync and a no-op re-sync into bench-TOOL-RUN
   local tool=$1 ns=bench-$1-$2 f n
   local file=$work/$ns.yaml
@@ -105,12 +131,18 @@ measure() { # measure TOOL RUN: a first sync and a no-op re-sync into bench-TOOL
     kset)
       settle; f=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file")
       settle; n=$(KUBECTL_APPLYSET=true timed k apply -n "$ns" --server-side --prune --applyset=secret/set -f "$file") ;;
+    bare)
+      bare_lines "$file" "$work/$ns.lines"
+      local args=(-server "$server" -ca "$cluster_dir/ca.crt" -token "$work/token" -file "$work/$ns.lines")
+      settle; f=$(timed "$bare" "${args[@]}")
+      settle; n=$(timed "$bare" "${args[@]}") ;;
   esac
   eval "first_$tool+=($f) noop_$tool+=($n)"
 }
 
 tools=(ours kssa kset)
 [ -n "${SYNC_ONCE_BASELINE:-}" ] && tools+=(base)
+[ -n "$bare" ] && tools+=(bare)
 load_start=$(load)
 for run in $(seq "$runs"); do
   for tool in "${tools[@]}"; do
@@ -143,7 +175,12 @@ echo "ratio vs kubectl apply --server-side --applyset: first $(ratio "$of" "$af"
 if [ -n "${SYNC_ONCE_BASELINE:-}" ]; then
   printf '%-48s %9s %9s\n' "sync-once baseline ($SYNC_ONCE_BASELINE)" "$(median "${first_base[@]}")" "$(median "${noop_base[@]}")"
 fi
-echo "every run (first / no-op): sync-once ${first_ours[*]} / ${noop_ours[*]}; kubectl ${first_kssa[*]} / ${noop_kssa[*]}; kubectl --applyset ${first_kset[*]} / ${noop_kset[*]}${SYNC_ONCE_BASELINE:+; baseline ${first_base[*]} / ${noop_base[*]}}"
+if [ -n "$bare" ]; then
+  bf=$(median "${first_bare[@]}")
+  printf '%-48s %9s %9s\n' "bare-ssa (one apply per object, nothing else)" "$bf" "$(median "${noop_bare[@]}")"
+  echo "the floor: bare-ssa's first sync is $(ratio "$bf" "$kf")x faster than kubectl's; sync-once takes $(python3 -c "print(f'{float(\"$of\") / float(\"$bf\"):.2f}')")x bare-ssa's time"
+fi
+echo "every run (first / no-op): sync-once ${first_ours[*]} / ${noop_ours[*]}; kubectl ${first_kssa[*]} / ${noop_kssa[*]}; kubectl --applyset ${first_kset[*]} / ${noop_kset[*]}${SYNC_ONCE_BASELINE:+; baseline ${first_base[*]} / ${noop_base[*]}}${bare:+; bare-ssa ${first_bare[*]} / ${noop_bare[*]}}"
 
 # ---- make bench: record the figures (bench/lib/record.py; a no-op outside make bench) ----------
 ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
@@ -158,3 +195,7 @@ record=(python3 "$root/bench/lib/record.py" --tool sync-once --runs "$runs"
   --ours-ms "$(ms "$of")" --peer-ms "$(ms "$af")"
 "${record[@]}" --case "no-op re-sync of the same input" --peer "kubectl apply --server-side --prune --applyset" \
   --ours-ms "$(ms "$on")" --peer-ms "$(ms "$an")"
+if [ -n "$bare" ]; then
+  "${record[@]}" --case "first sync into an empty namespace" --peer "bare-ssa (one apply per object, nothing else: the floor)" \
+    --ours-ms "$(ms "$of")" --peer-ms "$(ms "$bf")"
+fi

@@ -1,0 +1,3 @@
+module gitops-toolkit/bench/sync-once/bare-ssa
+
+go 1.26
