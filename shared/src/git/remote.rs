@@ -20,10 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gix::ObjectId;
-use sha2::{Digest as _, Sha256};
 
 use super::repo::redact_url;
-use super::source::{export_local, Exported, Source, SourceError};
+use super::source::{cache_name, export_local, Exported, Source, SourceError};
 
 /// What [`fetch_tree`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,27 +166,9 @@ fn is_full_commit_id(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The cache directory name of a URL: a readable tail plus a hash of the whole URL (credentials
-/// included, so that another user's credentials never share a cache, but never shown).
+/// The cache directory name of a URL (see [`cache_name`]).
 fn cache_key(url: &str) -> String {
-    let hash = hex::encode(Sha256::digest(url.as_bytes()));
-    let tail: String = redact_url(url)
-        .trim_end_matches('/')
-        .trim_end_matches(".git")
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    format!("{tail}-{}", &hash[..20])
+    cache_name(url, 20)
 }
 
 /// An error with any password or token of `url` masked, wherever the transport's message

@@ -315,6 +315,14 @@ fn stays_inside(link: &Path, target: &str) -> bool {
 /// The cache directory name of a URL: readable tail plus a hash of the whole URL, so that two
 /// URLs never share a cache and the name says which repository it holds.
 fn cache_key(url: &str) -> String {
+    format!("{}.git", cache_name(url, 16))
+}
+
+/// A cache entry's name for a URL: the last path segment made safe for a file name (without
+/// the credentials, which are never shown), a dash and the first `hash_chars` hex digits of the
+/// SHA-256 of the whole URL (credentials included, so that two users' credentials never share
+/// an entry).
+pub(crate) fn cache_name(url: &str, hash_chars: usize) -> String {
     let hash = hex::encode(Sha256::digest(url.as_bytes()));
     let tail: String = redact_url(url)
         .trim_end_matches('/')
@@ -332,7 +340,7 @@ fn cache_key(url: &str) -> String {
         })
         .take(40)
         .collect();
-    format!("{tail}-{}.git", &hash[..16])
+    format!("{tail}-{}", &hash[..hash_chars])
 }
 
 /// A relative local path made absolute; URLs and absolute paths unchanged.
