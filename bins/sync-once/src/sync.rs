@@ -258,18 +258,15 @@ async fn run(
     // list we keep already says so, that list goes out with the members' lists instead of
     // after them: each list is a consistent read, which the server may hold until its cache
     // has caught up, so one round of lists instead of two is a visible part of a start-up.
-    let not_members = items.iter().filter(|i| {
-        !i.deferred
-            && !inventory
-                .members
-                .as_ref()
-                .is_some_and(|members| members.contains(&i.key))
-    });
-    let mut early = bulk_scopes(not_members);
-    if inventory.members.is_none() {
+    let early = match &inventory.members {
+        Some(members) => bulk_scopes(
+            items
+                .iter()
+                .filter(|i| !i.deferred && !members.contains(&i.key)),
+        ),
         // kubectl's sets keep no list: what the members' lists lack is known only afterwards.
-        early.clear();
-    }
+        None => BTreeMap::new(),
+    };
     // Our sets list their members in the parent (read from etcd above), and a member the lists
     // miss is fetched by name below, so these lists may come from the server's cache without
     // waiting for it to catch up. What a list defines is read consistently: a kubectl set's
